@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the real Krita (with its Python plug-in support), Xvfb and ImageMagick for the
+# real-host tests. Idempotent: returns at once when everything is already there.
+# Recommends must stay on: python3-pyqt5 / python3-sip (needed by pykrita) are only Recommends.
+set -eu
+need=""
+command -v krita >/dev/null 2>&1 || need="$need krita"
+command -v xvfb-run >/dev/null 2>&1 || need="$need xvfb"
+command -v xauth >/dev/null 2>&1 || need="$need xauth"
+command -v import >/dev/null 2>&1 || need="$need imagemagick"
+python3 -c 'import PyQt5.QtCore' >/dev/null 2>&1 || need="$need python3-pyqt5"
+if [ -z "$need" ]; then
+    echo "setup_krita: already installed"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q krita xvfb xauth imagemagick
+echo "setup_krita: installed:$need"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): a dev venv in .venv with the test extras, the
+# pretrained models converted into the user's model store (skipped when already verified), the
+# matting JIT cache warmed, then pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "[tests] creating .venv"
+  "$PY" -m venv .venv
+fi
+echo "[tests] installing the project with its test extras"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -E '^WARNING: Location' || true
+.venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
+echo "[tests] models"
+.venv/bin/relight models verify >/dev/null 2>&1 || .venv/bin/relight models install
+echo "[tests] warming the matting JIT cache"
+.venv/bin/python -c 'from relight_core import matting; matting.warm_up()'
+echo "[tests] pytest"
+exec .venv/bin/python -m pytest -ra "$@"
