@@ -8,7 +8,7 @@ command -v krita >/dev/null 2>&1 || need="$need krita"
 command -v xvfb-run >/dev/null 2>&1 || need="$need xvfb"
 command -v xauth >/dev/null 2>&1 || need="$need xauth"
 command -v import >/dev/null 2>&1 || need="$need imagemagick"
-python3 -c 'import PyQt5.QtCore' >/dev/null 2>&1 || need="$need python3-pyqt5"
+dpkg -s python3-pyqt5 >/dev/null 2>&1 || need="$need python3-pyqt5"
 if [ -z "$need" ]; then
     echo "setup_krita: already installed"
     exit 0

@@ -135,7 +135,7 @@ def rotate_sh_matrix(sh: np.ndarray, rotation: np.ndarray) -> np.ndarray:
 
 
 def rotate_sh(sh: np.ndarray, yaw_deg: float) -> np.ndarray:
-    """Turn SH lighting (9, C) by ``yaw_deg`` about the vertical axis (same sense as rotate_pano)."""
+    """Turn SH lighting (9, C) by ``yaw_deg`` about the vertical axis (sense of rotate_pano)."""
     return rotate_sh_matrix(sh, rotation_y(yaw_deg))
 
 
@@ -157,10 +157,10 @@ def rotate_pano(pano: np.ndarray, yaw_deg: float) -> np.ndarray:
 
 
 def _phong_source_height(exponent: float) -> int:
-    """Rows of the panorama the Phong integral runs on: ~4 pixels across the lobe's half width."""
+    """Rows the Phong integral runs on: ~4 pixels per lobe half width, 64 at most (n = 64: 3)."""
     half_width = math.acos(0.5 ** (1.0 / max(exponent, 1e-3)))  # angle where the lobe is 0.5
     rows = math.pi / (half_width / 4)
-    return int(min(128, max(16, 2 ** math.ceil(math.log2(rows)))))
+    return int(min(64, max(16, 2 ** math.ceil(math.log2(rows)))))
 
 
 def phong_prefilter(pano: np.ndarray, exponent: float, out_height: int = 32) -> np.ndarray:

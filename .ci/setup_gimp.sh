@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Make GIMP 3 available for the real-host tests (tests/test_gimp_host.py).
+#
+#   .ci/setup_gimp.sh [--with-xvfb]
+#
+# Debian 13 (trixie) or newer: installs the `gimp` package on this machine.
+# Debian 12 (bookworm): GIMP 3 is not packaged, so this builds a trixie root with debootstrap in
+#   $RELIGHT_GIMP_ROOT (default /var/cache/relight-ci/trixie-root) and installs GIMP there.
+#   A root that is already complete (marker file .relight-gimp-ready) is reused as is.
+#   The tests run GIMP in that root through tests/gimp/run_in_root.sh.
+# --with-xvfb also installs xvfb + imagemagick (only needed to take the docs screenshots).
+#
+# Prints, as its last line, either `gimp: host` or `gimp: root <dir>`.
+set -euo pipefail
+
+WITH_XVFB=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-xvfb) WITH_XVFB=1 ;;
+    *) echo "usage: $0 [--with-xvfb]" >&2; exit 2 ;;
+  esac
+done
+
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+GIMP_PACKAGES=(gimp python3-gi gir1.2-gimp-3.0 python3)
+EXTRA_PACKAGES=()
+if [ "$WITH_XVFB" = 1 ]; then EXTRA_PACKAGES=(xvfb xauth imagemagick); fi
+
+. /etc/os-release
+major="${VERSION_ID%%.*}"
+
+if [ "${ID:-}" = debian ] && [ "${major:-0}" -ge 13 ]; then
+  if ! command -v gimp-console-3.0 >/dev/null || [ "${#EXTRA_PACKAGES[@]}" -gt 0 ]; then
+    apt-get update -q
+    apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${GIMP_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
+  fi
+  echo "gimp: host"
+  exit 0
+fi
+
+R="${RELIGHT_GIMP_ROOT:-/var/cache/relight-ci/trixie-root}"
+READY="$R/.relight-gimp-ready"
+
+mounted_under_root() { findmnt -rn -o TARGET | grep -q "^$R/" ; }
+
+unmount_root() {
+  # Deepest first; lazy as a last resort so a busy mount never blocks the next run.
+  local target
+  findmnt -rn -o TARGET | grep "^$R/" | sort -r | while read -r target; do
+    umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
+  done
+}
+
+mount_root() {
+  mount -t proc proc "$R/proc"
+  mount -t sysfs -o ro sysfs "$R/sys"
+  mount --rbind /dev "$R/dev"; mount --make-rslave "$R/dev"
+  mount -t tmpfs tmpfs "$R/tmp"
+}
+
+root_apt_install() {
+  mount_root
+  chroot "$R" apt-get update -q
+  chroot "$R" apt-get install -y -q --no-install-recommends "$@"
+  unmount_root
+}
+
+if [ -f "$READY" ]; then
+  if [ "${#EXTRA_PACKAGES[@]}" -gt 0 ] && ! [ -x "$R/usr/bin/Xvfb" ]; then
+    trap unmount_root EXIT
+    root_apt_install "${EXTRA_PACKAGES[@]}"
+  fi
+  echo "gimp: root $R"
+  exit 0
+fi
+
+command -v debootstrap >/dev/null || { apt-get update -q; apt-get -o DPkg::Lock::Timeout=900 install -y -q debootstrap; }
+
+trap unmount_root EXIT
+if [ -d "$R" ]; then
+  # An unfinished root from an interrupted run: never delete through live bind mounts.
+  unmount_root
+  if mounted_under_root; then echo "setup_gimp: $R still has mounts; not removing it" >&2; exit 1; fi
+  rm -rf --one-file-system "$R"
+fi
+mkdir -p "$(dirname "$R")"
+debootstrap --variant=minbase --include=ca-certificates trixie "$R" http://deb.debian.org/debian
+printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"
+# The host's extra CAs (a TLS-intercepting proxy may sit in front of the registries).
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/"
+  chroot "$R" update-ca-certificates >/dev/null
+fi
+root_apt_install "${GIMP_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
+chroot "$R" apt-get clean
+chroot "$R" gimp-console-3.0 --version
+touch "$READY"
+echo "gimp: root $R"

@@ -1,0 +1,57 @@
+"""The one place the Krita adapter imports Qt from.
+
+Krita 5 embeds PyQt5, Krita 6 PyQt6. Everything else in the adapter imports Qt names from here
+and uses only *scoped* enum names (``Qt.AlignmentFlag.AlignCenter``), which both bindings
+accept, so the adapter runs unchanged on either.
+"""
+
+from __future__ import annotations
+
+try:  # Krita 6
+    from PyQt6 import QtCore, QtGui, QtWidgets
+
+    QT_MAJOR = 6
+except ImportError:  # Krita 5
+    from PyQt5 import QtCore, QtGui, QtWidgets
+
+    QT_MAJOR = 5
+
+Qt = QtCore.Qt
+QByteArray = QtCore.QByteArray
+QObject = QtCore.QObject
+QProcess = QtCore.QProcess
+QProcessEnvironment = QtCore.QProcessEnvironment
+QTimer = QtCore.QTimer
+QElapsedTimer = QtCore.QElapsedTimer
+pyqtSignal = QtCore.pyqtSignal
+
+QImage = QtGui.QImage
+QPixmap = QtGui.QPixmap
+
+QCheckBox = QtWidgets.QCheckBox
+QComboBox = QtWidgets.QComboBox
+QDoubleSpinBox = QtWidgets.QDoubleSpinBox
+QFileDialog = QtWidgets.QFileDialog
+QFormLayout = QtWidgets.QFormLayout
+QGroupBox = QtWidgets.QGroupBox
+QHBoxLayout = QtWidgets.QHBoxLayout
+QLabel = QtWidgets.QLabel
+QLineEdit = QtWidgets.QLineEdit
+QProgressBar = QtWidgets.QProgressBar
+QPushButton = QtWidgets.QPushButton
+QRadioButton = QtWidgets.QRadioButton
+QSizePolicy = QtWidgets.QSizePolicy
+QSlider = QtWidgets.QSlider
+QVBoxLayout = QtWidgets.QVBoxLayout
+QWidget = QtWidgets.QWidget
+QApplication = QtWidgets.QApplication
+
+
+def image_bits_to_bytes(image: QImage) -> bytes:
+    """The pixel bytes of a QImage (``constBits`` is a sip.voidptr in PyQt5, a memoryview-like
+    object in PyQt6)."""
+    pointer = image.constBits()
+    size = image.sizeInBytes()
+    if hasattr(pointer, "setsize"):
+        pointer.setsize(size)
+    return bytes(pointer[:size]) if not isinstance(pointer, bytes) else pointer[:size]

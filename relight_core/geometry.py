@@ -1,0 +1,212 @@
+"""Geometry: camera-space normals and a height field of the person.
+
+Contract
+--------
+``person_geometry(alpha, landmarks_list) -> Geometry``
+
+* ``alpha``: (H, W) float32 in [0, 1] (the matte at working resolution).
+* ``landmarks_list``: list of (468, 3) float32 face meshes (x, y px; z px, smaller = nearer),
+  possibly empty.
+* ``Geometry.normals``: (H, W, 3) float32, camera space (x right, y up, z toward the camera),
+  unit length where alpha > 0, (0, 0, 1) elsewhere.
+* ``Geometry.height``: (H, W) float32, distance toward the camera in pixels (0 outside the
+  person): the surface used to cast shadows.
+* ``Geometry.face_weight``: (H, W) float32 in [0, 1]: 1 on the face mesh, feathered at its edge.
+* ``Geometry.skin``: (H, W) bool: face pixels that are skin (eyes, brows and lips cut out).
+
+Method: hair and body are "inflated" from the silhouette (each part a round cross-section
+whose radius is the local thickness of the silhouette, so normals turn sideways at the matte
+edge); the face is the 468-point mesh, triangulated (Delaunay of the landmarks' image
+positions: no triangulation file needed), rasterised with interpolated vertex normals, and
+blended in with a feathered weight; its depth is aligned to the inflated surface at the face
+border so the height field has no step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+# MediaPipe face-mesh landmark indices (FACEMESH_* connection sets of the face_mesh solution)
+RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
+LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
+RIGHT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
+LEFT_BROW = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+NOSE_TIP = 1
+
+FACE_FEATHER_FRACTION = 0.12   # face → body blend width, fraction of the face width
+THICKNESS_WINDOW_FRACTION = 0.12  # window (of the long side) over which local thickness is taken
+HEIGHT_SMOOTH_FRACTION = 0.01
+HEAD_RADIUS_PER_FACE_WIDTH = 0.6
+
+
+@dataclass
+class Geometry:
+    normals: np.ndarray
+    height: np.ndarray
+    face_weight: np.ndarray
+    skin: np.ndarray
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """Unit vectors along the last axis (zero vectors become (0, 0, 1))."""
+    length = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    out = vectors / np.maximum(length, 1e-8)
+    degenerate = length[..., 0] < 1e-8
+    if degenerate.any():
+        out[degenerate] = (0.0, 0.0, 1.0)
+    return out.astype(np.float32)
+
+
+def normals_from_height(height: np.ndarray) -> np.ndarray:
+    """Height field (H, W) in px toward the camera → camera-space unit normals (H, W, 3).
+
+    Rows grow downward while y points up, hence the sign of the y component.
+    """
+    d_row, d_col = np.gradient(height.astype(np.float32))
+    normals = np.stack([-d_col, d_row, np.ones_like(height, dtype=np.float32)], axis=-1)
+    return normalize(normals)
+
+
+def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) -> np.ndarray:
+    """Alpha (H, W) → height field (H, W) px of a body with rounded edges.
+
+    At distance d inside the silhouette, with local thickness R (the largest distance nearby,
+    at most ``max_radius_px``: a torso is flatter than it is wide), the height is
+    sqrt(d (2R − d)) up to d = R, then R: a circle's profile, vertical at the edge, flat inside.
+    """
+    mask = (alpha >= 0.5).astype(np.uint8)
+    if not mask.any():
+        return np.zeros(alpha.shape, np.float32)
+    # pad so a person cut by the frame edge is not "round" along the frame edge
+    pad = 1
+    padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
+    long_side = max(alpha.shape)
+    window = max(3, int(THICKNESS_WINDOW_FRACTION * long_side) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
+    thickness = cv2.dilate(distance, kernel)
+    thickness = cv2.GaussianBlur(thickness, (0, 0), window / 4)
+    if max_radius_px is None:
+        max_radius_px = 0.1 * long_side
+    thickness = np.minimum(thickness, max_radius_px)
+    d = np.minimum(distance, thickness)
+    height = np.sqrt(np.maximum(d * (2.0 * thickness - d), 0.0))
+    # soft alpha (hair strands) keeps a thin edge instead of a cliff
+    sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
+    height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
+    return height * (alpha > 0).astype(np.float32)
+
+
+def _vertex_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals of a mesh whose triangles all face the camera (+z)."""
+    p0, p1, p2 = (points[triangles[:, k]] for k in range(3))
+    face_normals = np.cross(p1 - p0, p2 - p0)
+    face_normals[face_normals[:, 2] < 0] *= -1.0
+    accumulated = np.zeros_like(points)
+    for k in range(3):
+        np.add.at(accumulated, triangles[:, k], face_normals)
+    return normalize(accumulated)
+
+
+def rasterize_face(landmarks: np.ndarray, shape: tuple[int, int]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face mesh (468, 3) → (normals (H,W,3), depth (H,W) px toward camera, inside (H,W) bool).
+
+    Values outside the mesh are 0. Depth is −z of MediaPipe (smaller z = nearer). Each triangle's
+    index is painted with OpenCV, then every covered pixel interpolates its triangle's vertex
+    normals and depths barycentrically.
+    """
+    height, width = shape
+    xy = landmarks[:, :2].astype(np.float64)
+    camera = np.stack([xy[:, 0], -xy[:, 1], -landmarks[:, 2]], axis=1).astype(np.float64)
+    triangles = Delaunay(xy).simplices
+    vertex_normals = _vertex_normals(camera, triangles)
+    normals = np.zeros((height, width, 3), np.float32)
+    depth = np.zeros((height, width), np.float32)
+    index = np.full((height, width), -1, np.int32)
+    corners = np.round(xy[triangles] - 0.5).astype(np.int32)  # pixel centres at +0.5
+    for number, corner in enumerate(corners):
+        cv2.fillConvexPoly(index, corner, int(number))
+    rows, cols = np.nonzero(index >= 0)
+    inside = index >= 0
+    if rows.size == 0:
+        return normals, depth, inside
+    which = index[rows, cols]
+    v0, v1, v2 = (xy[triangles[:, k]] for k in range(3))
+    e1, e2 = v1 - v0, v2 - v0
+    determinant = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    determinant = np.where(np.abs(determinant) < 1e-9, 1e-9, determinant)
+    px = cols + 0.5 - v0[which, 0]
+    py = rows + 0.5 - v0[which, 1]
+    b1 = (px * e2[which, 1] - py * e2[which, 0]) / determinant[which]
+    b2 = (py * e1[which, 0] - px * e1[which, 1]) / determinant[which]
+    b1, b2 = np.clip(b1, 0.0, 1.0), np.clip(b2, 0.0, 1.0)
+    b0 = np.clip(1.0 - b1 - b2, 0.0, 1.0)
+    corner_ids = triangles[which]
+    weights = np.stack([b0, b1, b2], axis=1)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+    pixel_normals = np.einsum("pk,pkc->pc", weights, vertex_normals[corner_ids])
+    normals[rows, cols] = normalize(pixel_normals)
+    depth[rows, cols] = np.einsum("pk,pk->p", weights, camera[corner_ids, 2])
+    return normals, depth, inside
+
+
+def _polygon_mask(points: np.ndarray, shape: tuple[int, int], grow_px: int) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    if grow_px > 0:
+        size = 2 * grow_px + 1
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return mask.astype(bool)
+
+
+def skin_mask(landmarks: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Face pixels without eyes, brows and lips (where skin reflectance is roughly uniform)."""
+    face_width = float(np.ptp(landmarks[:, 0]))
+    grow = max(1, round(0.03 * face_width))
+    skin = inside.copy()
+    for part in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, LIPS):
+        skin &= ~_polygon_mask(landmarks[list(part), :2], inside.shape, grow)
+    return skin
+
+
+def person_geometry(alpha: np.ndarray, landmarks_list: list[np.ndarray]) -> Geometry:
+    """Alpha (H, W) + face meshes → normals, height field, face weight and skin mask."""
+    shape = alpha.shape
+    face_widths = [float(np.ptp(lm[:, 0])) for lm in landmarks_list]
+    # a head is about as deep as the face is wide: round parts up to ~0.6 face widths deep
+    max_radius = HEAD_RADIUS_PER_FACE_WIDTH * max(face_widths) if face_widths else None
+    height = inflate_silhouette(alpha, max_radius)
+    body_normals = normals_from_height(height)
+    normals = body_normals
+    face_weight = np.zeros(shape, np.float32)
+    skin = np.zeros(shape, bool)
+    for landmarks in landmarks_list:
+        face_normals, face_depth, inside = rasterize_face(landmarks, shape)
+        if inside.sum() < 16:
+            continue
+        face_width = float(np.ptp(landmarks[:, 0]))
+        feather = max(2.0, FACE_FEATHER_FRACTION * face_width)
+        border_distance = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+        weight = np.clip(border_distance / feather, 0.0, 1.0)
+        weight = (weight * weight * (3.0 - 2.0 * weight)).astype(np.float32)  # smoothstep
+        # align the mesh's relative depth with the inflated surface along the face border
+        ring = inside & (border_distance < feather)
+        offset = float(np.median(height[ring] - face_depth[ring])) if ring.any() else 0.0
+        aligned_depth = face_depth + offset
+        height = height + weight * (aligned_depth - height)
+        blend = weight[..., None]
+        normals = normalize(normals * (1.0 - blend) + face_normals * blend)
+        face_weight = np.maximum(face_weight, weight)
+        skin |= skin_mask(landmarks, inside)
+    outside = alpha <= 0
+    normals[outside] = (0.0, 0.0, 1.0)
+    height = np.where(outside, 0.0, np.maximum(height, 0.0)).astype(np.float32)
+    return Geometry(normals=normals.astype(np.float32), height=height,
+                    face_weight=face_weight, skin=skin & (alpha > 0.9))

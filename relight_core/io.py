@@ -1,0 +1,287 @@
+"""Read and write images and panoramas; sRGB ↔ linear happens here, once, at the edge.
+
+Contract
+--------
+* ``read_image(path) -> (H, W, 3|4) float32``: **linear** light, straight (not premultiplied)
+  colour; a 4th channel is alpha in [0, 1]. 8/16-bit integer files are sRGB-decoded; float TIFFs
+  are taken as already linear. EXIF orientation is applied. Grey images become RGB.
+* ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` and ``.exr``
+  are linear already; 8/16-bit files are sRGB-decoded.
+* ``write_png_srgb8(path, linear, alpha=None)``: 8-bit sRGB PNG (RGB or RGBA) for viewing.
+* ``write_tiff_linear(path, array)``: lossless float32 linear TIFF (tifffile, zlib).
+
+Every problem with an input file raises :class:`RelightError` with ``code="bad_input"`` and a
+one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# OpenCV reads OpenEXR only when this is set before the codec is first used.
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image, UnidentifiedImageError  # noqa: E402
+
+DEFAULT_MAX_MEGAPIXELS = 100.0
+MIN_SIDE = 2
+ERROR_CODES = ("bad_input", "no_person", "cancelled", "internal")
+_EXIF_ORIENTATION = 0x0112
+# Pillow's own guard against decompression bombs would fire before ours; we check size ourselves.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class RelightError(Exception):
+    """A failure a user can act on. ``code`` ∈ bad_input | no_person | cancelled | internal."""
+
+    def __init__(self, code: str, message: str):
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown RelightError code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ---------------------------------------------------------------- transfer functions
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] → linear float32 (IEC 61966-2-1)."""
+    x = np.asarray(values, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """Linear values → sRGB-encoded float32 in [0, 1] (clipped)."""
+    x = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
+        np.float32
+    )
+
+
+# Lookup tables: a power function over 12 MP × 3 costs ~1 s, a table lookup ~50 ms.
+_DECODE_U8 = srgb_to_linear(np.arange(256) / 255.0)
+_DECODE_U16 = srgb_to_linear(np.arange(65536) / 65535.0)
+_ENCODE_STEPS = 1 << 16
+_ENCODE_U8 = np.round(linear_to_srgb(np.arange(_ENCODE_STEPS) / (_ENCODE_STEPS - 1)) * 255).astype(
+    np.uint8
+)
+
+
+def decode_srgb(pixels: np.ndarray) -> np.ndarray:
+    """uint8/uint16 sRGB code values → linear float32."""
+    if pixels.dtype == np.uint8:
+        return _DECODE_U8[pixels]
+    if pixels.dtype == np.uint16:
+        return _DECODE_U16[pixels]
+    raise TypeError(f"decode_srgb expects uint8 or uint16, got {pixels.dtype}")
+
+
+def to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """Linear float (any shape) → uint8 sRGB, clipped to [0, 1] (finely quantised lookup)."""
+    index = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0) * (_ENCODE_STEPS - 1) + 0.5
+    return _ENCODE_U8[index.astype(np.int32)]
+
+
+def alpha_to_u8(alpha: np.ndarray) -> np.ndarray:
+    """Alpha in [0, 1] → uint8 (alpha is not gamma-encoded)."""
+    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- reading
+
+def _fail(path: Path, problem: str) -> RelightError:
+    return RelightError("bad_input", f"{path}: {problem}")
+
+
+def _check_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
+    if width == 0 or height == 0:
+        raise _fail(path, "the image is empty (0 pixels)")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise _fail(path, f"the image is only {width}×{height} pixels; nothing to work on")
+    megapixels = width * height / 1e6
+    if megapixels > max_megapixels:
+        raise _fail(
+            path,
+            f"the image is {width}×{height} ({megapixels:.0f} MP), over the "
+            f"{max_megapixels:g} MP limit; scale it down or raise the limit",
+        )
+
+
+def _open_checked(path: Path) -> None:
+    if not path.exists():
+        raise _fail(path, "no such file")
+    if path.is_dir():
+        raise _fail(path, "is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise _fail(path, "the file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise _fail(path, "the file cannot be read (permission denied)")
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W, C) array."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(pixels)) if op else pixels
+
+
+def _decode_cv2(data: bytes) -> np.ndarray | None:
+    """Decode with OpenCV keeping depth and alpha; returns RGB(A) or grey, or None."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        return None
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        pixels = pixels[..., ::-1]
+    elif pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[..., [2, 1, 0, 3]]
+    return np.ascontiguousarray(pixels)
+
+
+def _decode_pillow(image: Image.Image) -> np.ndarray:
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def _to_linear_float(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """Integer sRGB / float linear pixels (H,W[,C]) → float32 linear RGB or RGBA."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    channels = pixels.shape[2]
+    if channels == 2:  # grey + alpha
+        pixels = pixels[..., [0, 0, 0, 1]]
+    elif channels == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif channels > 4:
+        pixels = pixels[..., :4]
+    if pixels.dtype in (np.uint8, np.uint16):
+        colour = decode_srgb(pixels[..., :3])
+        if pixels.shape[2] == 4:
+            scale = 255.0 if pixels.dtype == np.uint8 else 65535.0
+            alpha = pixels[..., 3:4].astype(np.float32) / scale
+            colour = np.concatenate([colour, alpha], axis=2)
+        return colour
+    if np.issubdtype(pixels.dtype, np.floating):
+        out = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        np.maximum(out, 0.0, out=out)
+        if out.shape[2] == 4:
+            np.clip(out[..., 3], 0.0, 1.0, out=out[..., 3])
+        return out
+    if np.issubdtype(pixels.dtype, np.integer):  # 32-bit integer TIFFs and the like
+        info = np.iinfo(pixels.dtype)
+        as_u16 = (pixels.astype(np.float64) / info.max * 65535).clip(0, 65535).astype(np.uint16)
+        return _to_linear_float(as_u16, path)
+    raise _fail(path, f"unsupported pixel type {pixels.dtype}")
+
+
+def read_image(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
+    """Read PNG/JPEG/TIFF/WebP (8/16-bit or float, ±alpha) → (H, W, 3|4) float32 linear.
+
+    The size limit is checked from the header, before any pixel is decoded.
+    """
+    path = Path(path)
+    _open_checked(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            _check_size(path, width, height, max_megapixels)
+            orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            data = path.read_bytes()
+            pixels = _decode_cv2(data)
+            if pixels is None or pixels.shape[:2] != (height, width):
+                # Pillow handles what OpenCV does not (GIF, palette quirks, …)
+                pixels = _decode_pillow(image)
+    except RelightError:
+        raise
+    except UnidentifiedImageError:
+        raise _fail(path, "not an image file (format not recognised)") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise _fail(path, f"the image cannot be decoded ({error})") from None
+    pixels = _orient(pixels, orientation)
+    return _to_linear_float(pixels, path)
+
+
+def read_panorama(
+    path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+) -> np.ndarray:
+    """Read an equirectangular panorama (.hdr, .exr, or any image) → (h, 2h, 3) float32 linear."""
+    path = Path(path)
+    _open_checked(path)
+    if path.suffix.lower() in (".hdr", ".exr", ".pic"):
+        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            raise _fail(path, "not a readable Radiance HDR / OpenEXR panorama")
+        _check_size(path, pixels.shape[1], pixels.shape[0], max_megapixels)
+        if pixels.ndim == 2:
+            pixels = np.repeat(pixels[..., None], 3, axis=2)
+        pano = _to_linear_float(np.ascontiguousarray(pixels[..., 2::-1]), path)
+    else:
+        pano = read_image(path, max_megapixels)[..., :3]
+    height, width = pano.shape[:2]
+    if width != 2 * height:
+        raise _fail(
+            path,
+            f"a panorama must be equirectangular with width = 2 × height, got {width}×{height}",
+        )
+    return np.ascontiguousarray(pano[..., :3])
+
+
+# ---------------------------------------------------------------- writing
+
+def write_png_srgb8(path: str | os.PathLike, linear: np.ndarray, alpha: np.ndarray | None = None):
+    """Write linear RGB (H,W,3) or grey (H,W) [+ alpha (H,W)] as an 8-bit sRGB PNG."""
+    pixels = to_srgb8(linear)
+    if alpha is not None:
+        if pixels.ndim == 2:
+            pixels = np.repeat(pixels[..., None], 3, axis=2)
+        pixels = np.concatenate([pixels, alpha_to_u8(alpha)[..., None]], axis=2)
+    Image.fromarray(pixels).save(path, compress_level=3)
+
+
+def write_png_data8(path: str | os.PathLike, values: np.ndarray):
+    """Write data already in [0, 1] (alpha, encoded normals) as 8-bit PNG without gamma."""
+    Image.fromarray(alpha_to_u8(values)).save(path, compress_level=3)
+
+
+def write_tiff_linear(path: str | os.PathLike, array: np.ndarray):
+    """Write a float32 linear array (H,W[,C]) losslessly (zlib) as TIFF."""
+    import tifffile
+
+    data = np.ascontiguousarray(array, dtype=np.float32)
+    photometric = "rgb" if data.ndim == 3 and data.shape[2] in (3, 4) else "minisblack"
+    extras = ["unassalpha"] if data.ndim == 3 and data.shape[2] == 4 else None
+    tifffile.imwrite(
+        path, data, photometric=photometric, compression="zlib", extrasamples=extras
+    )
+
+
+def read_tiff_float(path: str | os.PathLike) -> np.ndarray:
+    """Read back a float TIFF written by :func:`write_tiff_linear`."""
+    import tifffile
+
+    return tifffile.imread(path).astype(np.float32)
+
+
+def resize_linear(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a float image: area averaging when shrinking, bilinear when enlarging."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    shrinking = width < image.shape[1] and height < image.shape[0]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    channels = image.shape[2] if image.ndim == 3 else 1
+    if channels <= 4:
+        return cv2.resize(image, (width, height), interpolation=interpolation)
+    parts = [cv2.resize(image[..., i], (width, height), interpolation=interpolation)
+             for i in range(channels)]
+    return np.stack(parts, axis=2)

@@ -1,0 +1,515 @@
+"""Lighting from a background photo (estimated) or an HDR panorama (given).
+
+Contract
+--------
+``estimate_environment(background_linear)``: H×W×3 float32 **linear** photo (as the host stores
+it: exposed, clipped at 1) → :class:`Environment` in the photo's linear units (a white Lambertian
+wall lit like the scene would appear at the photo's exposure: shading = E(n)/π).
+
+``environment_from_hdri(pano)``: h×2h×3 float32 linear panorama (pano.py convention) → the same,
+without estimation (units are the panorama's own).
+
+Every direction is in the **camera frame** of the background (x right, y up, z toward the
+camera); the panorama is stored in that frame too (its centre column looks along −z).
+
+How the estimate is made (each step a physical assumption, no per-file knowledge)
+-----------------------------------------------------------------------------------
+1. *Wrap* (Khan et al. 2006): the photo is mapped onto the front hemisphere by angle, stretched
+   beyond its assumed field of view; the unseen back hemisphere is the mirror image of the front
+   (what is behind the photographer resembles what is in front); above and below the frame the
+   mean of the photo's top / bottom third continues (sky or ceiling, floor or ground), and
+   everything outside the frame is blurred, because only its average light matters.
+2. *Inverse tone mapping*: pixels clipped in all channels were at least 1; large clipped areas
+   (overcast sky, windows) are raised by a modest factor. A compact clipped blob that is white
+   in its core and blooms (bright pixels around it) is a sun: it becomes the key light, its
+   flux that of the blob at ``compact_gain`` × the clip level, at most ``key_to_ambient`` × the
+   ambient facing it; looking into a sun, the unseen sky is the darker anti-solar one.
+3. *Light from outside the frame*: with no sun in view, the photo's typical (median) luminance
+   says how much light the scene receives (surfaces of mean albedo ρ have radiance ρE/π); what
+   the wrapped ambient does not supply comes from a key light placed behind the camera and
+   above when the top of the photo is daylight sky (the sun is behind the photographer), or
+   from a broad overhead light otherwise (indoors, overcast, night). Conversely, when the
+   wrapped surroundings would light the scene far more than its surfaces show (a backlit
+   silhouette), the unseen part of them is dimmed.
+Measured on ../shared/data/backgrounds by ``bench/bench_lighting.py`` (docs/lighting-eval.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from relight_core import envmap
+
+PANO_HEIGHT = 128  # rows of Environment.pano (2 × 1.4° pixels: enough for Phong n = 64 lookups)
+
+
+@dataclass
+class EstimatorParams:
+    """Physical assumptions of the photo → environment estimate (shared by every photo)."""
+
+    hfov_deg: float = 70.0           # assumed horizontal field of view of the background photo
+    stretch: float = 1.6             # the photo covers stretch × its field of view on the sphere
+    back_gain: float = 1.0           # unseen hemisphere = mirrored front × back_gain ...
+    antisolar_gain: float = 0.4      # ... × this (and above the frame) when a sun is in view:
+                                     # clear sky away from the sun is several times darker than
+                                     # around it (CIE clear-sky distribution)
+    tint_trust: float = 0.5          # share of the grey-world tint credited to the light
+    min_sky_fraction: float = 0.5    # daylight sky in the top third that implies a hidden sun
+    min_white_core: float = 0.1      # share of a sun's blob clipped in all three channels
+    glare_level: float = 0.5         # median luminance around a blob that marks it as a sun
+    min_key_share: float = 0.5       # a visible blob is the key only if its irradiance is at
+                                     # least this × the ambient facing it (else stars, specks)
+    blur_deg: float = 20.0           # blur of everything outside the frame
+    clip_level: float = 0.97         # linear value at or above which a channel counts as clipped
+    diffuse_clip_gain: float = 2.0   # large clipped areas (sky, windows) are this much brighter
+    compact_max_sr: float = 0.4      # a clipped blob not running off the top or bottom and
+                                     # smaller than this (sr) may be a sun (with its glare)
+    compact_gain: float = 25.0       # a clipped compact source is this much brighter than 1
+    key_to_ambient: float = 4.0      # at most this × the ambient irradiance facing it (a sun ~3)
+    scene_albedo: float = 0.18       # mean reflectance outdoors (the 18 % grey rule)
+    indoor_albedo: float = 0.35      # mean reflectance of rooms (IES: walls 0.5, floors 0.2-0.3)
+    overhead_size_deg: float = 30.0  # angular radius of the assumed overhead light (soft)
+    brightness_tolerance: float = 1.5  # ambient may exceed the brightness-implied light by this
+    min_unseen_gain: float = 0.2     # before the unseen part is dimmed, at most down to this
+    hidden_key_elevation_deg: float = 25.0  # a sun out of view: behind the camera, this high
+    key_size_deg: float = 3.0        # angular radius of the key disc splatted into the panorama
+
+
+@dataclass
+class Environment:
+    """Lighting of a scene, camera frame, linear units of the photo (or the HDRI).
+
+    pano: h×2h×3 float32, the full environment (key light included).
+    sh: (9, 3) float32 radiance SH of ``pano``.
+    key_direction: (3,) unit vector toward the dominant compact light ((0,1,0) if none).
+    key_irradiance: (3,) irradiance that light alone gives a surface facing it (0 if none).
+    key_size_deg: angular radius of the key (softness of its shadows).
+    sh_ambient: (9, 3) SH of the environment without the key (sh = sh_ambient + the key's SH:
+    a distant light's for an estimate, its real region's for an HDRI).
+    dominant_direction / dominant_colour: from the luminance L1 vector of ``sh``; the colour is
+    the RGB irradiance of ``sh`` on a surface facing that direction, divided by π (a white
+    Lambertian surface's radiance).
+    source: "estimated" or "hdri".
+    """
+
+    pano: np.ndarray
+    sh: np.ndarray
+    key_direction: np.ndarray
+    key_irradiance: np.ndarray
+    key_size_deg: float
+    sh_ambient: np.ndarray
+    dominant_direction: np.ndarray
+    dominant_colour: np.ndarray
+    source: str = "estimated"
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- assembling an Environment
+
+def _key_sh(direction: np.ndarray, irradiance: np.ndarray) -> np.ndarray:
+    """SH (9, 3) of a distant light: L_lm = Φ Y_lm(dir), Φ its irradiance at normal incidence."""
+    return (envmap.sh_basis(np.asarray(direction, np.float64))[:, None]
+            * np.asarray(irradiance, np.float64)[None, :]).astype(np.float32)
+
+
+def _splat_key(pano: np.ndarray, direction: np.ndarray, irradiance: np.ndarray,
+               size_deg: float) -> np.ndarray:
+    """Add a small disc (Gaussian profile) of total flux ``irradiance`` to a panorama."""
+    if not np.any(irradiance > 0):
+        return pano
+    height = pano.shape[0]
+    dirs = envmap.direction_grid(height).astype(np.float64)
+    angle = np.arccos(np.clip(dirs @ direction, -1.0, 1.0))
+    # at least ~1.5 pixels wide so the disc survives the panorama's sampling
+    sigma = max(math.radians(size_deg), 1.5 * math.pi / height)
+    profile = np.exp(-0.5 * (angle / sigma) ** 2)
+    profile /= np.sum(profile * envmap.solid_angles(height))
+    return (pano + profile[..., None] * irradiance[None, None, :]).astype(np.float32)
+
+
+def _dominant(sh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    direction = envmap.dominant_direction(sh)
+    colour = envmap.irradiance_sh(sh, direction[None])[0] / math.pi
+    return direction, np.maximum(colour, 0.0).astype(np.float32)
+
+
+def _assemble(ambient_pano: np.ndarray, key_direction: np.ndarray, key_irradiance: np.ndarray,
+              key_size_deg: float, source: str, notes: list[str],
+              full_pano: np.ndarray | None = None) -> Environment:
+    """Environment from ambient + key. Without ``full_pano`` the key is a small disc splatted
+    into the panorama (SH of a distant light); with it (HDRI) the real panorama is kept."""
+    key_direction = np.asarray(key_direction, np.float64)
+    key_direction = key_direction / max(np.linalg.norm(key_direction), 1e-12)
+    key_irradiance = np.maximum(np.asarray(key_irradiance, np.float64), 0.0)
+    sh_ambient = envmap.project_sh(ambient_pano)
+    if full_pano is None:
+        sh = sh_ambient + _key_sh(key_direction, key_irradiance)
+        pano = _splat_key(ambient_pano, key_direction, key_irradiance, key_size_deg)
+    else:
+        pano, sh = full_pano, envmap.project_sh(full_pano)
+    direction, colour = _dominant(sh)
+    return Environment(pano=pano.astype(np.float32), sh=sh.astype(np.float32),
+                       key_direction=key_direction.astype(np.float32),
+                       key_irradiance=key_irradiance.astype(np.float32),
+                       key_size_deg=float(key_size_deg), sh_ambient=sh_ambient,
+                       dominant_direction=direction, dominant_colour=colour, source=source,
+                       notes=notes)
+
+
+def rotated(env: Environment, yaw_deg: float) -> Environment:
+    """The same environment turned by ``yaw_deg`` about the vertical axis (envmap sense)."""
+    if yaw_deg % 360 == 0:
+        return env
+    turn = envmap.rotation_y(yaw_deg)
+    sh = envmap.rotate_sh(env.sh, yaw_deg)
+    direction, colour = _dominant(sh)
+    return replace(env, pano=envmap.rotate_pano(env.pano, yaw_deg), sh=sh,
+                   sh_ambient=envmap.rotate_sh(env.sh_ambient, yaw_deg),
+                   key_direction=(turn @ env.key_direction).astype(np.float32),
+                   dominant_direction=direction, dominant_colour=colour)
+
+
+# ---------------------------------------------------------------- HDRI: find the key, no estimate
+
+def _find_compact_source(pano: np.ndarray, max_sr: float = 0.2, min_share: float = 0.15):
+    """Split an HDR panorama into (ambient pano, key direction, key irradiance, size in degrees).
+
+    The key is the connected region around the brightest pixel that is brighter than 10× the
+    panorama's median luminance (and 5 % of the peak), only if it is compact (< max_sr) and
+    carries at least
+    ``min_share`` of the panorama's flux; otherwise there is no key (irradiance 0).
+    """
+    none = (pano, np.array([0.0, 1.0, 0.0]), np.zeros(3), 10.0)
+    height = pano.shape[0]
+    lum = envmap.luminance(pano)
+    sa = envmap.solid_angles(height)
+    total_flux = float(np.sum(lum * sa))
+    if not np.isfinite(total_flux) or total_flux <= 0:
+        return none
+    peak_row, peak_col = np.unravel_index(int(np.argmax(lum)), lum.shape)
+    # the panorama wraps around: centre the peak so its region never crosses the seam
+    shift = pano.shape[1] // 2 - int(peak_col)
+    pano_c, lum_c = np.roll(pano, shift, axis=1), np.roll(lum, shift, axis=1)
+    threshold = max(10.0 * float(np.median(lum)), 0.05 * float(lum.max()))
+    _, labels = cv2.connectedComponents((lum_c > threshold).astype(np.uint8), connectivity=8)
+    region = labels == labels[peak_row, pano.shape[1] // 2]
+    region_sr = float(np.sum(sa[region]))
+    excess = np.clip(pano_c - threshold, 0.0, None) * region[..., None]
+    key_irradiance = np.einsum("hw,hwc->c", sa, excess)
+    if region_sr > max_sr or float(key_irradiance @ envmap.LUMINANCE) < min_share * total_flux:
+        return none
+    dirs = np.roll(envmap.direction_grid(height).astype(np.float64), shift, axis=1)
+    weights = (envmap.luminance(excess) * sa)[..., None]
+    direction = np.sum(dirs * weights, axis=(0, 1))
+    direction /= max(np.linalg.norm(direction), 1e-12)
+    ambient = pano_c - excess
+    ambient = np.roll(ambient, -shift, axis=1)
+    size_deg = math.degrees(math.sqrt(region_sr / math.pi))
+    return ambient.astype(np.float32), direction, key_irradiance, size_deg
+
+
+def environment_from_hdri(pano: np.ndarray, rotate_deg: float = 0.0) -> Environment:
+    """HDR panorama h×2h×3 linear → Environment (its own units; no estimation).
+
+    The compact brightest source (sun, lamp), if any, is separated as the key light.
+    """
+    pano = np.asarray(pano, np.float32)
+    if pano.ndim != 3 or pano.shape[2] < 3 or abs(pano.shape[1] - 2 * pano.shape[0]) > 1:
+        raise ValueError(f"an HDR panorama must be h×2h (equirectangular), got {pano.shape[:2]}")
+    pano = np.nan_to_num(np.clip(pano[..., :3], 0.0, None), posinf=0.0)
+    if pano.shape[1] != 2 * pano.shape[0]:
+        pano = cv2.resize(pano, (2 * pano.shape[0], pano.shape[0]), interpolation=cv2.INTER_AREA)
+    small = envmap.downsample_pano(pano, PANO_HEIGHT)
+    ambient, direction, irradiance, size_deg = _find_compact_source(small)
+    env = _assemble(ambient, direction, irradiance, size_deg, "hdri", [], full_pano=small)
+    return rotated(env, rotate_deg)
+
+
+# ---------------------------------------------------------------- photo → environment (estimate)
+
+_PHOTO_WIDTH = 256  # the estimate needs the photo's layout, not its detail
+
+
+def _prepare_photo(background: np.ndarray) -> np.ndarray:
+    photo = np.asarray(background)
+    if photo.ndim == 2:
+        photo = np.repeat(photo[..., None], 3, axis=2)
+    if photo.ndim != 3 or photo.shape[2] < 3 or min(photo.shape[:2]) < 2:
+        raise ValueError(f"a background must be an H×W×3 image, got shape {photo.shape}")
+    photo = np.nan_to_num(photo[..., :3].astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    photo = np.clip(photo, 0.0, None)
+    height, width = photo.shape[:2]
+    if width > _PHOTO_WIDTH:
+        size = (_PHOTO_WIDTH, max(2, round(height * _PHOTO_WIDTH / width)))
+        photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    return photo
+
+
+@dataclass
+class _Wrap:
+    """Angular mapping of the photo onto the sphere (camera frame)."""
+
+    width: int
+    height: int
+    half_h: float  # half the horizontal angle the photo covers on the sphere (radians)
+    half_v: float
+
+    @classmethod
+    def for_photo(cls, photo: np.ndarray, params: EstimatorParams) -> _Wrap:
+        height, width = photo.shape[:2]
+        half_h = min(math.radians(params.hfov_deg) * params.stretch / 2, math.pi / 2)
+        half_v = half_h * height / width
+        return cls(width, height, half_h, min(half_v, math.pi / 2))
+
+    def pixel_of(self, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Photo (col, row) for directions, mirrored into the front for the back hemisphere,
+        and a mask of the directions the photo really shows."""
+        azimuth = np.arctan2(dirs[..., 0], -dirs[..., 2])
+        elevation = np.arcsin(np.clip(dirs[..., 1], -1, 1))
+        back = np.abs(azimuth) > math.pi / 2
+        azimuth = np.where(back, np.sign(azimuth) * math.pi - azimuth, azimuth)
+        col = (0.5 + azimuth / (2 * self.half_h)) * self.width - 0.5
+        row = (0.5 - elevation / (2 * self.half_v)) * self.height - 0.5
+        seen = ~back & (np.abs(azimuth) <= self.half_h) & (np.abs(elevation) <= self.half_v)
+        return col.astype(np.float32), row.astype(np.float32), seen
+
+    def direction_of(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+        azimuth = ((np.asarray(col) + 0.5) / self.width - 0.5) * 2 * self.half_h
+        elevation = (0.5 - (np.asarray(row) + 0.5) / self.height) * 2 * self.half_v
+        return np.stack([np.sin(azimuth) * np.cos(elevation), np.sin(elevation),
+                         -np.cos(azimuth) * np.cos(elevation)], -1)
+
+    def pixel_solid_angle(self) -> float:
+        return (2 * self.half_h / self.width) * (2 * self.half_v / self.height)
+
+
+def _blur_pano(pano: np.ndarray, sigma_deg: float) -> np.ndarray:
+    """Gaussian blur of a panorama, wrapping horizontally (latitude distortion ignored)."""
+    height, width = pano.shape[:2]
+    sigma = sigma_deg / 180.0 * height
+    pad = int(3 * sigma) + 1
+    padded = np.concatenate([pano[:, -pad:], pano, pano[:, :pad]], axis=1)
+    blurred = cv2.GaussianBlur(padded, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                               borderType=cv2.BORDER_REPLICATE)
+    return blurred[:, pad:pad + width]
+
+
+def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
+                back_gain: float) -> np.ndarray:
+    """Khan-style environment from the photo: front = photo, back = its mirror, outside blurred."""
+    dirs = envmap.direction_grid(PANO_HEIGHT)
+    col, row, seen = wrap.pixel_of(dirs)
+    sharp = cv2.remap(photo, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # beyond the top and bottom of the frame: the mean of the photo's top / bottom third per
+    # column (the unseen ceiling or sky is like the seen upper part, lamps included, not like
+    # its last row)
+    third = max(1, photo.shape[0] // 3)
+    elevation = np.arcsin(np.clip(dirs[..., 1], -1, 1))
+    top = min(wrap.half_v, math.pi / 2 - 1e-3)
+    for rows, outside in ((photo[:third], elevation > top), (photo[-third:], elevation < -top)):
+        strip = cv2.GaussianBlur(rows.mean(axis=0, keepdims=True), (0, 0), sigmaX=photo.shape[1]
+                                 / 8, borderType=cv2.BORDER_REPLICATE)
+        extended = cv2.remap(strip, col, np.zeros_like(row), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        sharp = np.where(outside[..., None], extended, sharp)
+    unseen = (dirs[..., 2] > 0) | (elevation > top)
+    sharp = np.where(unseen[..., None], sharp * back_gain, sharp)
+    blurred = _blur_pano(sharp, params.blur_deg)
+    # feather the frame's edge so no seam enters the specular maps
+    weight = cv2.GaussianBlur(seen.astype(np.float32), (0, 0), 2.0)[..., None]
+    return (weight * sharp + (1 - weight) * blurred).astype(np.float32)
+
+
+def _clipped_components(photo: np.ndarray, params: EstimatorParams):
+    """Clipped pixels (any channel) and their blobs: labels, areas, whether inside the frame."""
+    clipped = (photo.max(axis=2) >= params.clip_level).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(clipped, connectivity=8)
+    stats = stats[1:]
+    height = clipped.shape[0]
+    y = stats[:, cv2.CC_STAT_TOP]
+    # a blob that runs off the top or bottom is sky, ceiling light or floor glare, not a source
+    # seen whole; one cut by a side is still a sun or lamp at the edge of the view
+    inside = (y > 0) & (y + stats[:, cv2.CC_STAT_HEIGHT] < height)
+    return clipped.astype(bool), labels, stats[:, cv2.CC_STAT_AREA], inside
+
+
+def _lit_colour(photo: np.ndarray, mask: np.ndarray | None, params: EstimatorParams) -> np.ndarray:
+    """Chromaticity (luminance 1) of the light: mean of the brightest unclipped pixels
+    (near the source when ``mask`` marks its surroundings)."""
+    pixels = photo.reshape(-1, 3)
+    keep = pixels.max(axis=1) < params.clip_level
+    if mask is not None:
+        keep &= mask.reshape(-1)
+    pixels = pixels[keep]
+    if len(pixels) < 4:
+        return np.ones(3)
+    lum = pixels @ envmap.LUMINANCE
+    bright = pixels[lum >= np.quantile(lum, 0.9)]
+    colour = bright.mean(axis=0).astype(np.float64)
+    lum_c = float(colour @ envmap.LUMINANCE)
+    if lum_c <= 1e-6:
+        return np.ones(3)
+    colour /= lum_c
+    return np.clip(colour, 0.2, 5.0)
+
+
+def _sky_fraction(photo: np.ndarray, clipped: np.ndarray) -> float:
+    """Share of the photo's top third that looks like daylight sky: blue-ish (B ≥ R), smooth,
+    and brighter than the photo's median (a night sky or a dark ceiling is not)."""
+    top = photo[: max(1, photo.shape[0] // 3)]
+    lum = envmap.luminance(top)
+    smooth = cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)
+    is_sky = ((top[..., 2] >= top[..., 0]) & (np.abs(smooth) < 0.15)
+              & (lum > float(np.median(envmap.luminance(photo)))) & ~clipped[: top.shape[0]])
+    return float(is_sky.mean())
+
+
+def _is_sun_like(photo: np.ndarray, mask: np.ndarray, params: EstimatorParams) -> bool:
+    """A source far brighter than the clip level saturates every channel in its core and
+    blooms: the pixels just around it are bright too (a lamp with a hard edge or a coloured
+    glow clipped in one channel does neither)."""
+    white = float(np.mean(photo[mask].min(axis=1) >= params.clip_level))
+    if white < params.min_white_core:
+        return False
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool) & ~mask
+    return bool(ring.any()) and float(np.median(envmap.luminance(photo[ring]))) >= \
+        params.glare_level
+
+
+def _lum_irradiance(sh: np.ndarray, normal: np.ndarray) -> float:
+    return max(float(envmap.irradiance_sh(sh, np.asarray(normal)[None])[0] @ envmap.LUMINANCE),
+               0.0)
+
+
+# what the surfaces in a photo face on average: mostly the ground
+_SCENE_NORMAL = np.array([0.0, 1.0, 0.0])
+
+
+def _scene_irradiance(photo: np.ndarray, clipped: np.ndarray, albedo: float) -> float | None:
+    """Irradiance the typical surface in view receives, judged from its brightness.
+
+    Surfaces of mean albedo ρ lit by E have radiance ρE/π, so the photo's typical (median)
+    unclipped luminance L says E = π·L/ρ on the typical surface (mostly the ground: up).
+    None when too little of the photo is unclipped to tell.
+    """
+    lum = envmap.luminance(photo)[~clipped]
+    if lum.size < 0.05 * clipped.size:
+        return None
+    return math.pi * float(np.median(lum)) / albedo
+
+
+def _surface_light_colour(photo: np.ndarray, clipped: np.ndarray,
+                          params: EstimatorParams) -> np.ndarray:
+    """Chromaticity (luminance 1) of light falling on the scene from outside the frame: the
+    grey-world colour of the lower half (lit surfaces, not the sky), halfway back to white
+    because the surfaces' own tint (grass, brick) is unknown."""
+    lower = photo[photo.shape[0] // 2:][~clipped[photo.shape[0] // 2:]]
+    if len(lower) < 4:
+        return np.ones(3)
+    colour = lower.mean(axis=0).astype(np.float64)
+    lum = float(colour @ envmap.LUMINANCE)
+    if lum <= 1e-6:
+        return np.ones(3)
+    colour = (1 - params.tint_trust) + params.tint_trust * colour / lum
+    return np.clip(colour / float(colour @ envmap.LUMINANCE), 0.2, 5.0)
+
+
+def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
+                         params: EstimatorParams | None = None) -> Environment:
+    """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
+    params = params or EstimatorParams()
+    photo = _prepare_photo(background_linear)
+    wrap = _Wrap.for_photo(photo, params)
+    clipped, labels, areas, inside = _clipped_components(photo, params)
+    pixel_sr = wrap.pixel_solid_angle()
+    # a source wholly in view; clipped areas running off the frame are sky or windows
+    compact = [i for i in range(len(areas))
+               if inside[i] and areas[i] * pixel_sr < params.compact_max_sr]
+    key_label = (max(compact, key=lambda i: areas[i]) + 1) if compact else 0
+    if key_label and not _is_sun_like(photo, labels == key_label, params):
+        key_label = 0  # a lamp, window or coloured glow: bright ambient, not a sun
+    key_mask = labels == key_label if key_label else np.zeros_like(clipped)
+
+    ambient_photo = photo.copy()
+    # only white (all-channel) clipping says the true value is well above 1
+    diffuse_clipped = (photo.min(axis=2) >= params.clip_level) & ~key_mask
+    ambient_photo[diffuse_clipped] *= params.diffuse_clip_gain
+    ambient_pano = _wrap_photo(ambient_photo, wrap, params, params.back_gain)
+    sh_ambient = envmap.project_sh(ambient_pano)
+    notes: list[str] = []
+
+    strength = 0.0
+    if key_label:
+        rows, cols = np.nonzero(key_mask)
+        direction = wrap.direction_of(cols.mean(), rows.mean())
+        direction = direction / np.linalg.norm(direction)
+        # inverse tone mapping: the clipped blob's flux, capped by the sun/sky ratio
+        ambient_facing = _lum_irradiance(sh_ambient, direction)
+        blob_flux = params.compact_gain * len(rows) * pixel_sr
+        if cols.min() == 0 or cols.max() == photo.shape[1] - 1:
+            blob_flux = np.inf  # cut by the frame: its clipped area says too little
+        strength = min(blob_flux, params.key_to_ambient * ambient_facing)
+    if strength >= params.min_key_share * ambient_facing if key_label else False:
+        ring = cv2.dilate(key_mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        colour = _lit_colour(photo, ring & ~key_mask, params)
+        size_deg = params.key_size_deg
+        # facing into the light means the unseen half is the darker, anti-solar sky
+        ambient_pano = _wrap_photo(ambient_photo, wrap, params,
+                                   params.back_gain * params.antisolar_gain)
+        sh_ambient = envmap.project_sh(ambient_pano)
+        notes.append("key light: compact clipped source in the photo")
+    else:
+        colour = _surface_light_colour(photo, clipped, params)
+        if _sky_fraction(photo, clipped) >= params.min_sky_fraction:
+            # daylight sky but no sun in view: the sun is behind the photographer
+            elevation = math.radians(params.hidden_key_elevation_deg)
+            direction = np.array([0.0, math.sin(elevation), math.cos(elevation)])
+            albedo, size_deg = params.scene_albedo, params.key_size_deg
+            notes.append("key light: none visible under daylight sky, assumed behind the camera")
+        else:
+            # indoors, night or overcast: the missing light comes from above (ceiling, sky)
+            direction = np.array([0.0, 1.0, 0.0])
+            albedo, size_deg = params.indoor_albedo, params.overhead_size_deg
+            notes.append("key light: none visible, broad light assumed overhead")
+        # the light must make the scene in view as bright as the photo shows it: what the
+        # wrapped ambient lacks comes from the hidden key; if the ambient is far brighter than
+        # the surfaces allow, the unseen part of it is dimmed instead
+        wanted = _scene_irradiance(photo, clipped, albedo)
+        have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
+        facing = max(float(direction @ _SCENE_NORMAL), 0.2)
+        strength = max(wanted - have, 0.0) / facing if wanted is not None else 0.0
+        if wanted is not None and have > params.brightness_tolerance * wanted:
+            seen_only = _lum_irradiance(envmap.project_sh(
+                _wrap_photo(ambient_photo, wrap, params, 0.0)), _SCENE_NORMAL)
+            gain = (params.brightness_tolerance * wanted - seen_only) / max(have - seen_only,
+                                                                           1e-9)
+            gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
+            ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain)
+            sh_ambient = envmap.project_sh(ambient_pano)
+            notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
+    key_irradiance = max(strength, 0.0) * colour
+    env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)
+    return rotated(env, rotate_deg)
+
+
+def environment_report(env: Environment) -> dict:
+    """What `relight light BACKGROUND --json` prints (camera frame, photo units)."""
+    return {
+        "source": env.source,
+        "sh_order": envmap.SH_ORDER,
+        "sh_radiance_camera_frame_rgb": np.asarray(env.sh, float).round(6).tolist(),
+        "dominant_light": {
+            "direction": np.asarray(env.dominant_direction, float).round(4).tolist(),
+            "colour": np.asarray(env.dominant_colour, float).round(5).tolist(),
+        },
+        "key_light": {
+            "direction": np.asarray(env.key_direction, float).round(4).tolist(),
+            "irradiance": np.asarray(env.key_irradiance, float).round(5).tolist(),
+            "size_deg": round(float(env.key_size_deg), 2),
+        },
+        "notes": list(env.notes),
+    }

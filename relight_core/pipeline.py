@@ -1,0 +1,368 @@
+"""The stages in order, and the re-light cache.
+
+Contract
+--------
+``Relighter(portrait_linear, settings=None, progress=None)``
+    ``portrait_linear``: (H, W, 3|4) float32 linear, straight; a 4th channel is an alpha the user
+    already made (respected instead of matting). ``progress(stage, fraction)`` is called with the
+    stage name and the overall fraction done (0..1).
+``Relighter.prepare()``: detect → matting → geometry → albedo (slow, once per portrait).
+``Relighter.relight(background_linear=None, hdri=None, settings=None, size=None) -> Layers``:
+    lighting → shading → composite (fast; cached light maps and shadow maps are reused).
+    ``size`` limits the long side of the returned layers (a preview); None = full size.
+
+Every ``Layers`` array is at the output size: alpha (H, W); foreground, normals, albedo,
+shading, specular, relit, composite (H, W, 3); all float32, colours linear.
+relit = albedo × shading + specular exactly; composite = relit × α + background × (1 − α).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from . import albedo as albedo_stage
+from . import composite as composite_stage
+from . import envmap, geometry, io, matting
+from .io import RelightError
+from .shading import LightMaps, Surface, compose
+
+__all__ = ["Settings", "Layers", "Relighter", "RelightError"]
+
+MAX_FACES = 4
+MIN_FACE_SCORE = 0.5
+Progress = Callable[[str, float], None]
+
+# share of the total time each stage takes on a typical portrait (for the progress fraction)
+_STAGE_SPAN = {
+    "detect": (0.0, 0.05), "matting": (0.05, 0.55), "geometry": (0.55, 0.65),
+    "albedo": (0.65, 0.7), "lighting": (0.7, 0.8), "shading": (0.8, 0.92),
+    "composite": (0.92, 1.0),
+}
+
+
+@dataclass
+class Settings:
+    rotate_deg: float = 0.0
+    strength: float = 1.0
+    shininess: float = 0.3
+    keep_original: float = 0.0
+    max_size: int = 1024
+    edge_refine: bool = True
+    max_megapixels: float = 100.0
+
+
+@dataclass
+class Layers:
+    alpha: np.ndarray
+    foreground: np.ndarray
+    normals: np.ndarray
+    albedo: np.ndarray
+    shading: np.ndarray
+    specular: np.ndarray
+    relit: np.ndarray
+    composite: np.ndarray
+    light: dict = field(default_factory=dict)
+    faces: int = 0
+    timings: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def _resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    return io.resize_linear(np.ascontiguousarray(array), width, height)
+
+
+def _fingerprint(array: np.ndarray) -> tuple:
+    flat = array.reshape(-1)
+    step = max(1, flat.size // 4096)
+    return array.shape, float(np.sum(flat[::step], dtype=np.float64))
+
+
+def validate_image(image: np.ndarray, what: str, max_megapixels: float) -> np.ndarray:
+    """Check an array handed in by a host: shape, size limit, finite values."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise RelightError("bad_input", f"{what}: expected H×W×3 or H×W×4 pixels, "
+                                        f"got shape {image.shape}")
+    height, width = image.shape[:2]
+    if height < io.MIN_SIDE or width < io.MIN_SIDE:
+        raise RelightError("bad_input", f"{what}: the image is only {width}×{height} pixels")
+    if height * width / 1e6 > max_megapixels:
+        raise RelightError("bad_input", f"{what}: {width}×{height} is over the "
+                                        f"{max_megapixels:g} MP limit")
+    image = np.nan_to_num(image.astype(np.float32, copy=False), nan=0.0, posinf=0.0)
+    return np.maximum(image, 0.0)
+
+
+def render_view(pano: np.ndarray, height: int, width: int, hfov_deg: float = 60.0) -> np.ndarray:
+    """Pinhole view (looking along −z) of a panorama, for a composite when only an HDRI is given."""
+    t = math.tan(math.radians(hfov_deg) / 2)
+    xs = ((np.arange(width) + 0.5) / width * 2 - 1) * t
+    ys = (1 - (np.arange(height) + 0.5) / height * 2) * t * height / width
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    dirs = geometry.normalize(np.stack([grid_x, grid_y, -np.ones_like(grid_x)], -1))
+    return envmap.sample_pano(pano, dirs)
+
+
+class Relighter:
+    """Keeps matte, normals and albedo of one portrait so a change of light is fast."""
+
+    def __init__(self, portrait_linear: np.ndarray, settings: Settings | None = None,
+                 progress: Progress | None = None):
+        self.settings = settings or Settings()
+        self.portrait = validate_image(portrait_linear, "portrait", self.settings.max_megapixels)
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self.faces = 0
+        self._cancelled = False
+        self._prepared = False
+        self._env_cache: tuple | None = None
+        self._surfaces: dict[tuple[int, int], tuple[Surface, np.ndarray]] = {}
+        self._sized: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+
+    # -------------------------------------------------------------- plumbing
+
+    def cancel(self) -> None:
+        """Ask a running prepare/relight to stop at the next stage boundary."""
+        self._cancelled = True
+
+    def _stage(self, name: str, start: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = round(self.timings.get(name, 0.0) + now - start, 4)
+        if self.progress:
+            self.progress(name, _STAGE_SPAN[name][1])
+        return now
+
+    def _begin(self, name: str) -> float:
+        if self._cancelled:
+            self._cancelled = False
+            raise RelightError("cancelled", "cancelled by the user")
+        if self.progress:
+            self.progress(name, _STAGE_SPAN[name][0])
+        return time.perf_counter()
+
+    # -------------------------------------------------------------- prepare (slow, once)
+
+    def prepare(self) -> None:
+        from . import detect
+
+        settings = self.settings
+        image = self.portrait[..., :3]
+        height, width = image.shape[:2]
+        work_h, work_w = matting.working_size(height, width, settings.max_size)
+        self.work_shape = (work_h, work_w)
+        given_alpha = None
+        if self.portrait.shape[2] == 4:
+            alpha_channel = np.clip(self.portrait[..., 3], 0.0, 1.0)
+            if alpha_channel.max() <= 0.0:
+                raise RelightError("bad_input", "portrait: the layer is fully transparent")
+            if alpha_channel.min() < 0.999:
+                given_alpha = alpha_channel
+
+        start = self._begin("detect")
+        image_work = _resize(image, work_h, work_w)
+        srgb8_work = io.to_srgb8(image_work)
+        if float(srgb8_work.max()) - float(srgb8_work.min()) < 2:
+            raise RelightError("bad_input", "portrait: the image is empty (one flat colour)")
+        person = None if given_alpha is not None else detect.person_mask(srgb8_work)
+        faces = [f for f in detect.detect_faces(srgb8_work) if f.score >= MIN_FACE_SCORE]
+        faces = sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))[:MAX_FACES]
+        landmarks = [detect.face_landmarks(srgb8_work, f) for f in faces]
+        self.faces = len(landmarks)
+        if not landmarks:
+            self.warnings.append("no face found: normals come from the silhouette only")
+        start = self._stage("detect", start)
+
+        start = self._begin("matting")
+        if given_alpha is not None:
+            alpha = given_alpha.astype(np.float32)
+            foreground = matting.foreground_from_alpha(image, alpha, settings.max_size)
+        else:
+            alpha, foreground = matting.matte(image, person, settings.max_size,
+                                              settings.edge_refine)
+        self.alpha, self.foreground = alpha, foreground
+        start = self._stage("matting", start)
+
+        start = self._begin("geometry")
+        alpha_work = _resize(alpha, work_h, work_w)
+        self.geometry = geometry.person_geometry(alpha_work, landmarks)
+        start = self._stage("geometry", start)
+
+        start = self._begin("albedo")
+        foreground_work = _resize(foreground, work_h, work_w)
+        normals_work = self.geometry.normals
+        fit_mask = self.geometry.skin
+        if fit_mask.sum() < 200:
+            fit_mask = alpha_work > 0.95
+        self.light_fit = albedo_stage.fit_original_shading(foreground_work, normals_work, fit_mask)
+        shading_work = albedo_stage.original_shading(normals_work, self.light_fit)
+        self.original_shading_work = shading_work
+        if (work_h, work_w) == (height, width):
+            self.original_shading = shading_work
+        else:
+            self.original_shading = cv2.resize(shading_work, (width, height),
+                                               interpolation=cv2.INTER_LINEAR)
+        self.albedo = albedo_stage.albedo_from_shading(foreground, self.original_shading)
+        self._sized[(height, width)] = {
+            "alpha": alpha, "foreground": foreground, "albedo": self.albedo,
+            "original_shading": self.original_shading,
+        }
+        self._stage("albedo", start)
+        self._prepared = True
+
+    # -------------------------------------------------------------- relight (fast, often)
+
+    def _environment(self, background: np.ndarray | None, hdri: np.ndarray | None,
+                     rotate_deg: float = 0.0):
+        from . import lighting
+
+        key = (None if background is None else _fingerprint(background),
+               None if hdri is None else _fingerprint(hdri))
+        if self._env_cache and self._env_cache[0] == key:
+            return self._env_cache[1], self._env_cache[2]
+        notes: list[str] = []
+        if hdri is not None:
+            env = lighting.environment_from_hdri(hdri)
+            if background is not None:
+                env, note = _match_exposure(env, background, rotate_deg)
+                notes.append(note)
+        else:
+            env = lighting.estimate_environment(background)
+        maps = LightMaps.from_environment(env)
+        self._env_cache = (key, env, maps)
+        self.warnings.extend(notes)
+        return env, maps
+
+    def _sized_arrays(self, height: int, width: int) -> dict[str, np.ndarray]:
+        cached = self._sized.get((height, width))
+        if cached is None:
+            full = self._sized[self.portrait.shape[:2]]
+            cached = {name: np.clip(_resize(array, height, width), 0, None)
+                      for name, array in full.items()}
+            cached["alpha"] = np.clip(cached["alpha"], 0.0, 1.0)
+            if len(self._sized) > 4:
+                keep = self.portrait.shape[:2]
+                self._sized = {keep: self._sized[keep]}
+            self._sized[(height, width)] = cached
+        return cached
+
+    def _surface(self, height: int, width: int) -> tuple[Surface, np.ndarray]:
+        """Surface at the render size: the working size, or smaller for a small preview."""
+        work_h, work_w = self.work_shape
+        if height * width >= work_h * work_w:
+            height, width = work_h, work_w
+        cached = self._surfaces.get((height, width))
+        if cached is None:
+            geo = self.geometry
+            if (height, width) == (work_h, work_w):
+                normals, relief = geo.normals, geo.height
+                skin = geo.face_weight
+            else:
+                scale = width / work_w
+                normals = geometry.normalize(_resize(geo.normals, height, width))
+                relief = _resize(geo.height, height, width) * scale
+                skin = _resize(geo.face_weight, height, width)
+            cached = (Surface(normals, relief, skin), normals)
+            self._surfaces[(height, width)] = cached
+        return cached
+
+    def relight(self, background_linear: np.ndarray | None = None,
+                hdri: np.ndarray | None = None, settings: Settings | None = None,
+                size: int | None = None) -> Layers:
+        if not self._prepared:
+            self.prepare()
+        settings = settings or self.settings
+        if background_linear is None and hdri is None:
+            raise RelightError("bad_input", "give a background photo or an HDR panorama")
+        if background_linear is not None:
+            background_linear = validate_image(background_linear, "background",
+                                               settings.max_megapixels)[..., :3]
+        if hdri is not None:
+            hdri = validate_image(hdri, "panorama", settings.max_megapixels)[..., :3]
+            if hdri.shape[1] != 2 * hdri.shape[0]:
+                raise RelightError("bad_input", "panorama: must be equirectangular "
+                                                f"(width = 2 × height), got {hdri.shape[1]}×"
+                                                f"{hdri.shape[0]}")
+
+        start = self._begin("lighting")
+        env, maps = self._environment(background_linear, hdri, settings.rotate_deg)
+        start = self._stage("lighting", start)
+
+        start = self._begin("shading")
+        full_h, full_w = self.portrait.shape[:2]
+        scale = 1.0 if size is None else min(1.0, size / max(full_h, full_w))
+        out_h, out_w = max(1, round(full_h * scale)), max(1, round(full_w * scale))
+        arrays = self._sized_arrays(out_h, out_w)
+        surface, render_normals = self._surface(out_h, out_w)
+        shading, specular = surface.render(maps, settings.rotate_deg, settings.strength,
+                                           settings.shininess)
+        normals = render_normals
+        if shading.shape[:2] != (out_h, out_w):
+            shading = _resize(shading, out_h, out_w)
+            specular = np.maximum(_resize(specular, out_h, out_w), 0.0)
+            normals = geometry.normalize(_resize(render_normals, out_h, out_w))
+            normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
+        shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
+                                           specular, arrays["original_shading"],
+                                           settings.keep_original)
+        start = self._stage("shading", start)
+
+        start = self._begin("composite")
+        if background_linear is not None:
+            backdrop = composite_stage.cover(background_linear, out_h, out_w)
+        else:
+            backdrop = render_view(env.pano, out_h, out_w)
+        composite = composite_stage.over(relit, arrays["alpha"], backdrop)
+        self._stage("composite", start)
+
+        return Layers(
+            alpha=arrays["alpha"], foreground=arrays["foreground"], normals=normals,
+            albedo=arrays["albedo"], shading=shading, specular=specular, relit=relit,
+            composite=composite, light=_light_report(env, settings.rotate_deg),
+            faces=self.faces, timings=dict(self.timings), warnings=list(self.warnings),
+        )
+
+
+def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: float = 70.0):
+    """Scale an HDRI's environment to the exposure of the background photo.
+
+    A panorama is in its own units; the photo was exposed for its scene. The panorama's view in
+    the photo's direction is rendered and the ratio of the geometric-mean luminances (robust to
+    the photo's clipping) is the photo's exposure in panorama units.
+    """
+    pano = envmap.rotate_pano(env.pano, rotate_deg) if rotate_deg % 360 else env.pano
+    bg_h, bg_w = background.shape[:2]
+    width = 128
+    height = max(8, round(width * bg_h / bg_w))
+    view = render_view(pano, height, width, hfov_deg)
+    photo = _resize(background, height, width)
+
+    def log_mean(rgb: np.ndarray) -> float:
+        return float(np.mean(np.log(np.maximum(rgb @ envmap.LUMINANCE, 0.0) + 1e-4)))
+
+    gain = math.exp(log_mean(photo) - log_mean(view))
+    if not math.isfinite(gain) or gain <= 0:
+        return env, "panorama used in its own units (no exposure match possible)"
+    scaled = replace(env, pano=env.pano * gain, sh=env.sh * gain,
+                     key_irradiance=env.key_irradiance * gain, sh_ambient=env.sh_ambient * gain,
+                     dominant_colour=env.dominant_colour * gain)
+    return scaled, f"panorama scaled by {gain:.4g} to the background photo's exposure"
+
+
+def _light_report(env, rotate_deg: float) -> dict:
+    from . import lighting
+
+    if rotate_deg % 360:
+        env = lighting.rotated(env, rotate_deg)
+    report = lighting.environment_report(env)
+    report.setdefault("sh", np.asarray(env.sh, float).round(6).tolist())
+    report.setdefault("dominant_direction", np.asarray(env.dominant_direction, float).round(6)
+                      .tolist())
+    report.setdefault("dominant_colour", np.asarray(env.dominant_colour, float).round(6).tolist())
+    return report

@@ -1,0 +1,230 @@
+"""Shading: light maps → diffuse shading, specular, relit.
+
+Contract (all arrays at one resolution H×W; colours linear float32)
+-----------------------------------------------------------------
+``LightMaps.from_environment(env)``: the environment's ambient SH (9, 3), key light
+(direction (3,), irradiance (3,), angular size) and Total Relighting's specular light maps: the
+panorama prefiltered with normalised Phong lobes of exponents 1, 16, 32, 64 (each 32×64×3).
+
+``Surface(normals, height, skin)``: per-pixel data that does not depend on the light (SH basis
+of the normal, reflection-vector lookup coordinates, Fresnel factor), built once.
+
+``Surface.render(maps, yaw_deg, strength, shininess) -> (shading (H,W,3), specular (H,W,3))``
+* shading = E(n)/π = [E_ambient(n) + key_irradiance · max(0, n·l) · visibility] / π, where the
+  visibility comes from marching the height field toward the key light (cast shadows: nose on
+  cheek, eye sockets, chin on neck), softened by the light's angular size.
+* specular = amount · Fresnel(n·v) · Σ_k w_k(pixel) · M_k(r), r the mirror direction of the view
+  vector, M_k the Phong-prefiltered maps: sharp lobes on skin, broad ones on hair and cloth.
+
+``compose(albedo, foreground, shading, specular, original_shading, keep_original)``
+→ (shading_layer, specular_layer, relit) with relit = albedo × shading_layer + specular_layer
+exactly: the three layers stacked (albedo, shading in Multiply, specular in Addition) rebuild it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import envmap
+
+SPECULAR_EXPONENTS = (1.0, 16.0, 32.0, 64.0)
+SPECULAR_MAP_HEIGHT = 32
+PREFILTER_SOURCE_HEIGHT = 32
+VIEW = np.array([0.0, 0.0, 1.0], np.float32)
+FRESNEL_F0 = 0.04          # dielectric (skin, hair, cloth) reflectance at normal incidence
+FRESNEL_GRAZING = 0.35     # rough surfaces never reach the mirror limit of 1 at grazing angles
+SPECULAR_GAIN = 2.0        # shininess 1 → twice a plain dielectric's reflection
+NON_SKIN_SPECULAR = 0.5    # hair and cloth are rougher and less glossy than skin
+SHADOW_MAX_SIDE = 384      # shadow maps are computed at this size and upsampled
+SHADOW_REACH = 0.45        # fraction of the long side a shadow may be cast across
+SHADOW_STEPS = 22
+MIN_KEY_SIZE_DEG = 1.0
+
+
+@dataclass
+class LightMaps:
+    sh_ambient: np.ndarray        # (9, 3)
+    key_direction: np.ndarray     # (3,)
+    key_irradiance: np.ndarray    # (3,)
+    key_size_deg: float
+    specular_maps: list[np.ndarray]  # 4 × (32, 64, 3)
+
+    @classmethod
+    def from_environment(cls, env) -> LightMaps:
+        # A 32-row source (5.6° pixels) resolves even the n = 64 lobe (half width 8.4°) well
+        # enough for a lookup map, at a quarter of the cost of a 64-row one.
+        source = envmap.downsample_pano(env.pano, PREFILTER_SOURCE_HEIGHT)
+        maps = [envmap.phong_prefilter(source, n, SPECULAR_MAP_HEIGHT)
+                for n in SPECULAR_EXPONENTS]
+        return cls(sh_ambient=np.asarray(env.sh_ambient, np.float32),
+                   key_direction=np.asarray(env.key_direction, np.float32),
+                   key_irradiance=np.asarray(env.key_irradiance, np.float32),
+                   key_size_deg=float(env.key_size_deg), specular_maps=maps)
+
+
+def specular_weights(shininess: float, glossy: bool) -> np.ndarray:
+    """Weights (4,) over the lobes n = 1, 16, 32, 64 for a shininess in [0, 1].
+
+    Skin (glossy) slides from n = 16 to n = 64 as shininess grows; hair and cloth from n = 1 to
+    n = 32. Linear interpolation between neighbouring lobes keeps the weights summing to one.
+    """
+    s = float(np.clip(shininess, 0.0, 1.0))
+    position = 1.0 + 2.0 * s if glossy else 2.0 * s
+    weights = np.zeros(len(SPECULAR_EXPONENTS))
+    low = min(int(math.floor(position)), len(SPECULAR_EXPONENTS) - 2)
+    frac = position - low
+    weights[low] = 1.0 - frac
+    weights[low + 1] = frac
+    return weights
+
+
+def _shift(values: np.ndarray, d_row: int, d_col: int) -> np.ndarray:
+    """values[r + d_row, c + d_col] with zeros outside (the background casts no shadow)."""
+    height, width = values.shape
+    out = np.zeros_like(values)
+    if abs(d_row) >= height or abs(d_col) >= width:
+        return out
+    src_r = slice(max(d_row, 0), height + min(d_row, 0))
+    dst_r = slice(max(-d_row, 0), height + min(-d_row, 0))
+    src_c = slice(max(d_col, 0), width + min(d_col, 0))
+    dst_c = slice(max(-d_col, 0), width + min(-d_col, 0))
+    out[dst_r, dst_c] = values[src_r, src_c]
+    return out
+
+
+def key_visibility(height: np.ndarray, direction: np.ndarray, size_deg: float) -> np.ndarray:
+    """Height field (H, W) px toward the camera + light direction (3,) → visibility (H, W) [0, 1].
+
+    Horizon mapping: along the light's direction in the image the highest elevation angle of
+    the surface ahead is compared with the light's elevation; the penumbra spans the light's
+    angular size (a sun: hard; a window or overcast key: soft).
+    """
+    direction = np.asarray(direction, np.float64)
+    planar = math.hypot(direction[0], direction[1])
+    if planar < 1e-3:  # light along the view axis: every visible point sees it
+        return np.ones_like(height, dtype=np.float32)
+    step_col, step_row = direction[0] / planar, -direction[1] / planar
+    light_elevation = math.atan2(direction[2], planar)
+    reach = SHADOW_REACH * max(height.shape)
+    steps = np.unique(np.round(np.geomspace(1.0, reach, SHADOW_STEPS)))
+    bias = 0.5
+    max_slope = np.full(height.shape, -np.inf, np.float32)
+    for t in steps:
+        ahead = _shift(height, int(round(t * step_row)), int(round(t * step_col)))
+        np.maximum(max_slope, (ahead - height - bias) / t, out=max_slope)
+    horizon = np.arctan(max_slope)
+    softness = math.radians(2.0 * max(size_deg, MIN_KEY_SIZE_DEG))
+    x = np.clip((light_elevation - horizon) / softness + 0.5, 0.0, 1.0)
+    return (x * x * (3.0 - 2.0 * x)).astype(np.float32)
+
+
+class Surface:
+    """Light-independent per-pixel data at one resolution, for fast repeated rendering."""
+
+    def __init__(self, normals: np.ndarray, height: np.ndarray, skin_weight: np.ndarray):
+        self.shape = normals.shape[:2]
+        self.normals = normals.reshape(-1, 3).astype(np.float32)
+        self.basis = envmap.sh_basis(self.normals).astype(np.float32)  # (N, 9)
+        n_dot_v = np.clip(self.normals[:, 2], 0.0, 1.0)
+        reflection = 2.0 * n_dot_v[:, None] * self.normals - VIEW
+        u, v = envmap.dirs_to_uv(reflection)
+        map_h, map_w = SPECULAR_MAP_HEIGHT, 2 * SPECULAR_MAP_HEIGHT
+        self.map_x = (u * map_w - 0.5).astype(np.float32).reshape(self.shape)
+        self.map_y = np.clip(v * map_h - 0.5, 0, map_h - 1).astype(np.float32).reshape(self.shape)
+        fresnel = FRESNEL_F0 + (FRESNEL_GRAZING - FRESNEL_F0) * (1.0 - n_dot_v) ** 5
+        self.fresnel = fresnel.astype(np.float32).reshape(self.shape)
+        self.skin_weight = np.clip(skin_weight, 0.0, 1.0).astype(np.float32)
+        self.height_small, self.shadow_scale = self._small_height(height)
+        self._visibility_cache: dict[tuple, np.ndarray] = {}
+
+    def _small_height(self, height: np.ndarray) -> tuple[np.ndarray, float]:
+        long_side = max(height.shape)
+        scale = min(1.0, SHADOW_MAX_SIDE / long_side)
+        if scale >= 1.0:
+            return height.astype(np.float32), 1.0
+        size = (max(1, round(height.shape[1] * scale)), max(1, round(height.shape[0] * scale)))
+        small = cv2.resize(height.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        return small * scale, scale  # heights are in pixels: they shrink with the image
+
+    def visibility(self, direction: np.ndarray, size_deg: float) -> np.ndarray:
+        key = (tuple(np.round(direction, 4)), round(size_deg, 3))
+        cached = self._visibility_cache.get(key)
+        if cached is None:
+            small = key_visibility(self.height_small, direction, size_deg)
+            cached = cv2.resize(small, (self.shape[1], self.shape[0]),
+                                interpolation=cv2.INTER_LINEAR)
+            if len(self._visibility_cache) > 8:
+                self._visibility_cache.clear()
+            self._visibility_cache[key] = cached
+        return cached
+
+    def render(self, maps: LightMaps, yaw_deg: float = 0.0, strength: float = 1.0,
+               shininess: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+        """→ (shading (H, W, 3) = E/π, specular (H, W, 3)), both scaled by ``strength``."""
+        rotation = envmap.rotation_y(yaw_deg)
+        sh = envmap.rotate_sh(maps.sh_ambient, yaw_deg) if yaw_deg % 360 else maps.sh_ambient
+        key_direction = (rotation @ maps.key_direction).astype(np.float32)
+        coefficients = (sh * envmap.COSINE_LOBE[:, None] / math.pi).astype(np.float32)
+        ambient = np.maximum(self.basis @ coefficients, 0.0)
+        has_key = bool(np.any(maps.key_irradiance > 0))
+        visibility = None
+        if has_key:
+            visibility = self.visibility(key_direction, maps.key_size_deg).reshape(-1)
+            n_dot_l = np.maximum(self.normals @ key_direction, 0.0) * visibility
+            ambient += n_dot_l[:, None] * (maps.key_irradiance / math.pi)[None, :]
+        shading = (ambient * strength).reshape(*self.shape, 3)
+
+        specular = self._specular(maps, yaw_deg, shininess)
+        if has_key:
+            # the key's share of the reflected light is shadowed with it
+            key_lum = float(maps.key_irradiance @ envmap.LUMINANCE)
+            ambient_lum = float(np.maximum(
+                envmap.irradiance_sh(sh, key_direction[None])[0], 0.0) @ envmap.LUMINANCE)
+            key_share = key_lum / max(key_lum + ambient_lum, 1e-9)
+            factor = 1.0 - key_share + key_share * visibility.reshape(self.shape)
+            specular *= factor[..., None]
+        specular *= strength
+        return shading.astype(np.float32), specular.astype(np.float32)
+
+    def _specular(self, maps: LightMaps, yaw_deg: float, shininess: float) -> np.ndarray:
+        amount = SPECULAR_GAIN * float(np.clip(shininess, 0.0, 1.0))
+        if amount <= 0:
+            return np.zeros((*self.shape, 3), np.float32)
+        rotated = [envmap.rotate_pano(m, yaw_deg) if yaw_deg % 360 else m
+                   for m in maps.specular_maps]
+        looked_up = []
+        for glossy in (True, False):
+            weights = specular_weights(shininess, glossy)
+            blended = sum(w * m for w, m in zip(weights, rotated, strict=True) if w > 0)
+            looked_up.append(cv2.remap(np.ascontiguousarray(blended, np.float32), self.map_x,
+                                       self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP))
+        skin = self.skin_weight[..., None]
+        material = skin + (1.0 - skin) * NON_SKIN_SPECULAR
+        mixed = looked_up[0] * skin + looked_up[1] * (1.0 - skin)
+        return (amount * self.fresnel[..., None] * material * mixed).astype(np.float32)
+
+
+def compose(albedo: np.ndarray, foreground: np.ndarray, shading: np.ndarray,
+            specular: np.ndarray, original_shading: np.ndarray, keep_original: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blend toward the original lighting and build the three editable layers.
+
+    ``original_shading`` (H, W) is the fitted grey shading of the portrait's own light. The
+    original look is foreground = albedo × (foreground / albedo), so the kept part enters the
+    shading layer as foreground / albedo (exact even where the albedo was clamped).
+    Returns (shading_layer, specular_layer, relit), relit = albedo × shading_layer + specular_layer.
+    """
+    k = float(np.clip(keep_original, 0.0, 1.0))
+    if k > 0.0:
+        safe = albedo > 1e-4
+        kept = np.where(safe, foreground / np.where(safe, albedo, 1.0), original_shading[..., None])
+        shading = (1.0 - k) * shading + k * kept
+        specular = (1.0 - k) * specular
+    shading = shading.astype(np.float32)
+    specular = specular.astype(np.float32)
+    relit = albedo * shading + specular
+    return shading, specular, relit.astype(np.float32)

@@ -1,0 +1,345 @@
+"""Test driver for the Relight Krita plug-in (installed only by tests/test_krita_host.py).
+
+Does nothing unless the environment variable ``RELIGHT_KRITA_DRIVER`` names a job file (JSON:
+``out_dir``, ``portrait``, ``background``). Then, once Krita's window exists, it builds a
+document with the portrait and the background as layers, runs the "Relight Portrait" action
+and the docker's Preview and Apply on 8-bit, 16-bit, half- and full-float versions, tries the
+bad inputs, saves the document, writes ``result.json`` with what it saw and leaves with
+``os._exit`` (Krita's normal exit crashes under Xvfb). Any exception ends the run with the
+traceback in ``result.json`` instead of Krita's modal error dialog.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+from krita import Krita
+from PyQt5.QtCore import QByteArray, QTimer
+from PyQt5.QtGui import QImage
+from PyQt5.QtWidgets import QApplication
+
+JOB_PATH = os.environ.get("RELIGHT_KRITA_DRIVER")
+CANVAS = (640, 480)
+PORTRAIT_SIZE = 384
+PORTRAIT_AT = (160, 72)  # off the origin, so positions are checked
+STEP_TIMEOUT_S = 150
+
+
+class Driver:
+    def __init__(self, job):
+        self.job = job
+        self.out_dir = job["out_dir"]
+        self.result = {"cases": {}, "log": []}
+        self.app = Krita.instance()
+        self.steps = []
+        self.waiting_for = None
+        self.deadline = 0.0
+        self.docker = None
+        self.doc = None
+
+    # -- plumbing
+    def log(self, text):
+        self.result["log"].append(f"{time.monotonic():.2f} {text}")
+        print("[relight-driver]", text, file=sys.stderr, flush=True)
+
+    def finish(self, code=0):
+        with open(os.path.join(self.out_dir, "result.json"), "w") as handle:
+            json.dump(self.result, handle, indent=1)
+        sys.stderr.flush()
+        os._exit(code)
+
+    def fail(self, text):
+        self.result["fatal"] = text
+        self.log("FATAL " + text)
+        self.finish(3)
+
+    def next_step(self):
+        if not self.steps:
+            self.result["done"] = True
+            self.finish(0)
+            return
+        step = self.steps.pop(0)
+        self.log("step " + step.__name__)
+        step()
+
+    def after(self, ms, func):
+        def guarded():
+            try:
+                func()
+            except Exception:  # noqa: BLE001
+                self.fail(traceback.format_exc())
+
+        QTimer.singleShot(ms, guarded)
+
+    def wait_docker(self, outcomes, then):
+        """Call ``then(outcome)`` when the docker emits one of ``outcomes``."""
+        self.waiting_for = (set(outcomes), then)
+        self.deadline = time.monotonic() + STEP_TIMEOUT_S
+
+    def on_docker_finished(self, outcome):
+        if self.waiting_for and outcome in self.waiting_for[0]:
+            then = self.waiting_for[1]
+            self.waiting_for = None
+            self.after(50, lambda: then(outcome))
+
+    def watchdog(self):
+        if self.waiting_for and time.monotonic() > self.deadline:
+            self.fail(f"timed out waiting for {sorted(self.waiting_for[0])}; docker says: "
+                      f"{self.docker.last_message if self.docker else '-'}")
+        self.after(500, self.watchdog)
+
+    # -- document building
+    def image_bytes(self, path, width, height):
+        image = QImage(path)
+        if image.isNull():
+            self.fail(f"cannot read {path}")
+        image = image.scaled(width, height).convertToFormat(QImage.Format.Format_ARGB32)
+        pointer = image.constBits()
+        pointer.setsize(image.sizeInBytes())
+        return bytes(pointer)  # B, G, R, A on little-endian machines: Krita's U8 order
+
+    def add_layer(self, name, path, width, height, x, y):
+        node = self.doc.createNode(name, "paintlayer")
+        self.doc.rootNode().addChildNode(node, None)
+        node.setPixelData(QByteArray(self.image_bytes(path, width, height)), x, y, width, height)
+        return node
+
+    def fingerprint(self, node):
+        rect = node.bounds()
+        data = bytes(node.pixelData(rect.x(), rect.y(), rect.width(), rect.height()))
+        return hashlib.sha1(data).hexdigest()
+
+    def describe(self, node):
+        rect = node.bounds()
+        info = {
+            "name": node.name(), "type": node.type(), "visible": node.visible(),
+            "blending": node.blendingMode(), "bounds": [rect.x(), rect.y(), rect.width(),
+                                                        rect.height()],
+            "model": node.colorModel(), "depth": node.colorDepth(),
+            "children": [self.describe(child) for child in node.childNodes()],
+        }
+        if node.type() in ("transparencymask", "paintlayer") and rect.width() > 0:
+            info.update(self.pixel_stats(node, rect))
+        return info
+
+    def pixel_stats(self, node, rect):
+        """A few numbers about the pixels: for masks min/max/mean, for layers the bytes/pixel."""
+        data = bytes(node.pixelData(rect.x(), rect.y(), rect.width(), rect.height()))
+        pixels = rect.width() * rect.height()
+        stats = {"bytes_per_pixel": len(data) // max(1, pixels)}
+        if node.type() == "transparencymask" and len(data) == pixels:
+            sample = data[:: max(1, pixels // 20000)]
+            stats.update(mask_min=min(sample), mask_max=max(sample),
+                         mask_mean=sum(sample) / len(sample))
+            # the matte at the portrait's centre and corner (document coordinates)
+            cx, cy = rect.x() + rect.width() // 2, rect.y() + rect.height() // 2
+            stats["mask_centre"] = bytes(node.pixelData(cx, cy, 1, 1))[0]
+            stats["mask_corner"] = bytes(node.pixelData(rect.x() + 2, rect.y() + 2, 1, 1))[0]
+        return stats
+
+    def tree(self):
+        return [self.describe(node) for node in self.doc.rootNode().childNodes()]
+
+    # -- steps
+    def start(self):
+        if self.app.activeWindow() is None:
+            self.after(200, self.start)
+            return
+        self.steps = [self.build_document, self.find_docker, self.case_action_u8,
+                      self.case_preview, self.case_docker_u16, self.case_docker_f16,
+                      self.case_docker_f32, self.case_empty_layer, self.case_no_person,
+                      self.case_worker_missing, self.case_hdri, self.case_grey, self.save]
+        self.watchdog()
+        self.next_step()
+
+    def build_document(self):
+        width, height = CANVAS
+        self.doc = self.app.createDocument(width, height, "relight-test", "RGBA", "U8", "",
+                                           72.0)
+        self.doc.setBatchmode(True)
+        for node in list(self.doc.rootNode().childNodes()):
+            node.remove()  # the default white "Background"
+        self.background = self.add_layer("Background photo", self.job["background"], width,
+                                         height, 0, 0)
+        x, y = PORTRAIT_AT
+        self.portrait = self.add_layer("Portrait", self.job["portrait"], PORTRAIT_SIZE,
+                                       PORTRAIT_SIZE, x, y)
+        self.empty = self.doc.createNode("Empty", "paintlayer")
+        self.doc.rootNode().addChildNode(self.empty, None)
+        self.doc.setActiveNode(self.portrait)
+        window = self.app.activeWindow()
+        window.qwindow().setGeometry(0, 0, 1600, 1000)
+        window.addView(self.doc)
+        window.activate()
+        self.doc.setActiveNode(self.portrait)
+        self.doc.waitForDone()
+        self.result["user_layers_before"] = {"Portrait": self.fingerprint(self.portrait),
+                                             "Background photo": self.fingerprint(
+                                                 self.background)}
+        self.after(500, self.next_step)
+
+    def find_docker(self):
+        dockers = [d for d in self.app.dockers() if d.objectName() == "relight_docker"]
+        self.result["dockers_found"] = len(dockers)
+        if not dockers:
+            self.fail("the Relight docker is not registered (plug-in not loaded?)")
+        self.docker = dockers[0]
+        self.docker.finished.connect(self.on_docker_finished)
+        self.docker.setFloating(False)
+        self.docker.show()
+        self.docker.raise_()
+        self.result["action_found"] = self.app.action("relight_portrait") is not None
+        self.after(200, self.next_step)
+
+    def report_dict(self):
+        report = self.docker.last_report
+        if report is None:
+            return None
+        return {key: value for key, value in vars(report).items() if key != "holders"}
+
+    def record_apply(self, name):
+        def record(outcome):
+            self.result["cases"][name] = {
+                "outcome": outcome, "message": self.docker.last_message,
+                "doc_depth": self.doc.colorDepth(), "tree": self.tree(),
+                "report": self.report_dict(),
+            }
+            self.log(f"{name}: {outcome}: {self.docker.last_message}")
+            self.docker.last_report = None
+            self.next_step()
+
+        return record
+
+    def case_action_u8(self):
+        self.docker.set_inputs(self.portrait, self.background)
+        self.wait_docker({"applied", "error"}, self.record_apply("action_u8"))
+        started = time.monotonic()
+        self.app.action("relight_portrait").trigger()
+        self.result["action_u8_started_s"] = time.monotonic() - started
+
+    def case_preview(self):
+        self.docker.set_inputs(self.portrait, self.background)
+        self.docker.rotation.set_value(0)
+        timings = {}
+
+        def rotate(outcome):
+            if outcome != "preview":
+                return record(outcome)
+            timings["first_s"] = time.monotonic() - started
+            count = self.docker.preview_count
+            self.rotate_started = time.monotonic()
+            self.wait_docker({"preview", "error"}, lambda o: rotated(o, count))
+            self.docker.rotation.set_value(120)
+
+        def rotated(outcome, count):
+            timings["rotate_s"] = time.monotonic() - self.rotate_started
+            timings["count_grew"] = self.docker.preview_count > count
+            self.after(300, lambda: record(outcome))
+
+        def record(outcome):
+            pixmap = self.docker.preview_label.pixmap()
+            shot = os.path.join(self.out_dir, "krita-docker.png")
+            try:
+                subprocess.run(["import", "-window", "root", shot], timeout=30, check=False)
+            except OSError as exc:
+                self.log(f"no screenshot: {exc}")
+            self.result["cases"]["preview"] = {
+                "outcome": outcome, "message": self.docker.last_message, **timings,
+                "preview_count": self.docker.preview_count,
+                "pixmap": [pixmap.width(), pixmap.height()] if pixmap is not None else None,
+            }
+            self.next_step()
+
+        self.wait_docker({"preview", "error"}, rotate)
+        started = time.monotonic()
+        self.docker.start_prepare()
+
+    def docker_apply_at(self, depth, name):
+        self.doc.setColorSpace("RGBA", depth, "")
+        self.doc.waitForDone()
+        self.docker.set_inputs(self.portrait, self.background)
+        self.wait_docker({"applied", "error"}, self.record_apply(name))
+        self.docker.apply()
+
+    def case_docker_u16(self):
+        # still 8-bit here: the user's layers must be exactly as they were built
+        self.result["user_layers_after"] = {"Portrait": self.fingerprint(self.portrait),
+                                            "Background photo": self.fingerprint(
+                                                self.background)}
+        self.docker_apply_at("U16", "docker_u16")
+
+    def case_docker_f16(self):
+        self.docker_apply_at("F16", "docker_f16")
+
+    def case_docker_f32(self):
+        self.docker_apply_at("F32", "docker_f32")
+
+    def bad_case(self, name, portrait, background):
+        self.docker.set_inputs(portrait, background)
+        self.wait_docker({"applied", "error"}, self.record_apply(name))
+        self.docker.apply()
+
+    def case_empty_layer(self):
+        self.bad_case("empty_layer", self.empty, self.background)
+
+    def case_no_person(self):
+        self.bad_case("no_person", self.background, self.portrait)
+
+    def case_worker_missing(self):
+        saved = os.environ.get("RELIGHT_PYTHON")
+        os.environ["RELIGHT_PYTHON"] = os.path.join(self.out_dir, "no-such-python")
+        self.docker.link.stop()
+
+        def restore(outcome):
+            if saved is None:
+                os.environ.pop("RELIGHT_PYTHON", None)
+            else:
+                os.environ["RELIGHT_PYTHON"] = saved
+            self.record_apply("worker_missing")(outcome)
+
+        self.docker.set_inputs(self.portrait, self.background)
+        self.wait_docker({"applied", "error"}, restore)
+        self.docker.apply()
+
+    def case_hdri(self):
+        if not self.job.get("hdri"):
+            self.next_step()
+            return
+        self.docker.set_inputs(self.portrait, hdri_path=self.job["hdri"])
+        self.wait_docker({"applied", "error"}, self.record_apply("hdri_f32"))
+        self.docker.apply()
+
+    def case_grey(self):
+        self.doc.setColorSpace("GRAYA", "U8", "")
+        self.doc.waitForDone()
+        self.bad_case("grey", self.portrait, self.background)
+
+    def save(self):
+        self.doc.setColorSpace("RGBA", "F32", "")
+        self.doc.waitForDone()
+        path = os.path.join(self.out_dir, "result.kra")
+        self.result["saved"] = bool(self.doc.saveAs(path))
+        self.result["final_tree"] = self.tree()
+        self.next_step()
+
+
+def _install():
+    with open(JOB_PATH) as handle:
+        job = json.load(handle)
+    driver = Driver(job)
+
+    def hook(kind, value, tb):
+        driver.fail("".join(traceback.format_exception(kind, value, tb)))
+
+    sys.excepthook = hook
+    app = QApplication.instance()
+    QTimer.singleShot(1000, lambda: driver.after(0, driver.start))
+    return app
+
+
+if JOB_PATH:
+    _install()

@@ -1,0 +1,317 @@
+"""The GIMP plug-in in a REAL GIMP 3, headless (gimp-console-3.0 + python-fu-eval).
+
+One GIMP start runs every case (tests/gimp/driver.py); the checks below read what the driver
+wrote. GIMP comes from the system (Debian 13) or from the trixie root that .ci/setup_gimp.sh
+builds on Debian 12 (then it runs through tests/gimp/run_in_root.sh, as root). Without GIMP these
+tests skip, unless RELIGHT_REQUIRE_HOSTS=1, which makes a missing GIMP a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import relight_core
+from relight_core import client
+
+pytestmark = pytest.mark.gimp
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+DRIVER = REPO / "tests" / "gimp" / "driver.py"
+RUN_IN_ROOT = REPO / "tests" / "gimp" / "run_in_root.sh"
+DEFAULT_ROOT = "/var/cache/relight-ci/trixie-root"
+PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
+NIGHT = DATA / "backgrounds" / "dikhololo_night.png"  # dark: the person must get darker
+SKY = DATA / "backgrounds" / "qwantani_sky.jpg"  # bright, 960×640: another size and aspect
+PAD = (20, 10)
+GIMP_TIMEOUT = 420
+
+
+def gimp_location() -> tuple[str, str | None]:
+    """("host", None) or ("root", ROOT); skips (or fails when required) without GIMP 3."""
+    if shutil.which("gimp-console-3.0"):
+        return "host", None
+    root = os.environ.get("RELIGHT_GIMP_ROOT", DEFAULT_ROOT)
+    reason = None
+    if not Path(root, ".relight-gimp-ready").is_file():
+        reason = f"GIMP 3 is not installed and there is no GIMP root at {root}"
+    elif os.geteuid() != 0:
+        reason = f"the GIMP root at {root} needs root (chroot) to run"
+    if reason is None:
+        return "root", root
+    reason += "; run .ci/setup_gimp.sh first"
+    if os.environ.get("RELIGHT_REQUIRE_HOSTS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def install_plugin(profile: Path, config_path: Path, python: str, models_dir: Path) -> None:
+    """Put the plug-in into a GIMP profile and write the worker config, the way the installer
+    does (`installer/install.py --no-detect --skip-models --python PY --gimp PROFILE --config
+    FILE` is meant to do exactly this; switch to it here once it exists)."""
+    target = profile / "plug-ins" / "relight"
+    target.mkdir(parents=True)
+    shutil.copy(REPO / "plugin_gimp" / "relight" / "relight.py", target / "relight.py")
+    (target / "relight.py").chmod(0o755)
+    shutil.copy(REPO / "relight_core" / "client.py", target / "relight_client.py")
+    config = {"python": python, "models_dir": str(models_dir), "version": "0.1.0",
+              "protocol": client.PROTOCOL}
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+
+
+def job_cases(python: str, models_dir: Path) -> list[dict]:
+    good = {"edge-refine": True}
+    return [
+        {"name": "u8", "background": str(NIGHT),
+         "arguments": {**good, "output-normals": True}},
+        {"name": "u16", "precision": "U16_NON_LINEAR", "background": str(SKY),
+         "background_fit": False, "arguments": {**good, "strength": 3.0}},
+        {"name": "float", "precision": "FLOAT_LINEAR", "background": str(SKY),
+         "arguments": {**good, "strength": 3.0, "output-intrinsics": True}},
+        {"name": "empty", "kind": "empty"},
+        {"name": "greyscale", "kind": "greyscale"},
+        {"name": "no_person", "kind": "no_person"},
+        {"name": "too_large", "kind": "too_large"},
+        {"name": "no_background", "kind": "no_background"},
+        {"name": "worker_missing", "kind": "plain",
+         "config": {"python": "/nonexistent/relight-venv/bin/python",
+                    "models_dir": str(models_dir)}},
+    ]
+
+
+def unique_roots(paths: list[Path]) -> list[str]:
+    """Paths to bind into the root, without ones already inside another."""
+    resolved = sorted({str(p.resolve()) for p in paths if p.exists()})
+    kept: list[str] = []
+    for path in resolved:
+        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def gimp_run(tmp_path_factory):
+    where, root = gimp_location()
+    from relight_core.models.testing import ensure_test_models
+
+    models_dir = ensure_test_models()
+    work = tmp_path_factory.mktemp("gimp")
+    profile, home, out = work / "profile", work / "home", work / "out"
+    for folder in (home, out):
+        folder.mkdir()
+    python = str(Path(sys.prefix) / "bin" / "python")
+    config_path = work / "config.json"
+    install_plugin(profile, config_path, python, models_dir)
+    job = {"out": str(out), "portrait": str(PORTRAIT), "background": str(NIGHT),
+           "long_side": 400, "pad": list(PAD), "config": str(config_path),
+           "cases": job_cases(python, models_dir)}
+    job_path = work / "job.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    env = {"HOME": str(home), "GIMP3_DIRECTORY": str(profile), "RELIGHT_CONFIG": str(config_path),
+           "RELIGHT_GIMP_JOB": str(job_path), "OMP_NUM_THREADS": "2", "LC_ALL": "C.UTF-8"}
+    gimp = ["timeout", "-k", "10", str(GIMP_TIMEOUT), "gimp-console-3.0", "-i", "-n", "-c",
+            "--batch-interpreter=python-fu-eval", "-b", f"exec(open('{DRIVER}').read())",
+            "--quit"]
+    if where == "host":
+        command = gimp
+        run_env = {"PATH": os.environ["PATH"], **env}
+    else:
+        package_root = Path(relight_core.__file__).resolve().parents[1]
+        read_only = unique_roots([REPO, package_root, Path(sys.prefix), Path(sys.base_prefix),
+                                  models_dir, DATA])
+        command = [str(RUN_IN_ROOT), root, "--bind", str(work)]
+        for path in read_only:
+            command += ["--bind-ro", path]
+        for name, value in env.items():
+            command += ["--env", f"{name}={value}"]
+        command += ["--", *gimp]
+        run_env = None
+    done = subprocess.run(command, env=run_env, capture_output=True, text=True,
+                          timeout=GIMP_TIMEOUT + 60)
+    log = f"exit {done.returncode}\n--- stdout\n{done.stdout[-4000:]}\n--- stderr\n" \
+          f"{done.stderr[-6000:]}"
+    (work / "gimp.log").write_text(log)
+    results_path = out / "results.json"
+    assert done.returncode == 0 and results_path.is_file(), log
+    results = json.loads(results_path.read_text())["cases"]
+    return {"results": results, "log": log, "profile": profile}
+
+
+def case(gimp_run, name: str) -> dict:
+    result = gimp_run["results"][name]
+    assert result["status"] != "driver-error", result["message"]
+    return result
+
+
+def successful(gimp_run, name: str) -> dict:
+    result = case(gimp_run, name)
+    assert result["status"] == "success", f"{result['message']}\n{gimp_run['log']}"
+    return result
+
+
+def load(dump: dict) -> np.ndarray:
+    channels = 1 if dump["format"].startswith("Y") else 4
+    dtype = {"float": np.float32, "u16": np.uint16, "u8": np.uint8}[dump["format"].split()[-1]]
+    return np.fromfile(dump["path"], dtype).reshape(dump["height"], dump["width"], channels)
+
+
+def tree_names(nodes: list[dict]) -> list:
+    return [(n["name"], tree_names(n["children"])) if n["group"] else n["name"] for n in nodes]
+
+
+def relight_group(result: dict) -> dict:
+    return next(node for node in result["tree"] if node["name"] == "Relight")
+
+
+def all_layers(nodes: list[dict]):
+    for node in nodes:
+        yield node
+        yield from all_layers(node.get("children", []))
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+# --------------------------------------------------------------------------- good cases
+
+
+def test_layer_stack_names_modes_sizes_offsets(gimp_run):
+    result = successful(gimp_run, "u8")
+    assert tree_names(result["tree"]) == [
+        ("Relight", ["Normals", "Relit",
+                     ("Relit as layers", ["Specular", "Shading", "Albedo"]), "Composite"]),
+        "Portrait", "Background",
+    ]
+    group = relight_group(result)
+    layers = {node["name"]: node for node in all_layers(group["children"])}
+    portrait = result["portrait"]
+    assert portrait["offsets"] == list(PAD)
+    for name in ("Normals", "Relit", "Specular", "Shading", "Albedo", "Composite"):
+        assert layers[name]["size"] == portrait["size"], name
+        assert layers[name]["offsets"] == portrait["offsets"], name
+        assert layers[name]["bpp"] == 4, name  # 8-bit image: 8-bit RGBA layers
+    assert layers["Shading"]["mode"] == "multiply" and layers["Specular"]["mode"] == "addition"
+    assert layers["Shading"]["blend_space"] == "rgb-linear"
+    assert layers["Relit"]["mask"] and layers["Relit as layers"]["mask"]
+    assert not layers["Normals"]["visible"] and not layers["Relit as layers"]["visible"]
+    assert layers["Relit"]["visible"] and layers["Composite"]["visible"]
+
+
+def test_user_layers_are_untouched(gimp_run):
+    for name in ("u8", "u16", "float"):
+        result = successful(gimp_run, name)
+        assert result["originals_after"] == result["before"], name
+
+
+def test_mask_is_the_matte_the_composite_used(gimp_run):
+    dumps = successful(gimp_run, "u8")["dumps"]
+    mask = load(dumps["mask"])[..., 0]
+    relit, composite = load(dumps["Relit"]), load(dumps["Composite"])
+    background = load(dumps["background"])
+    assert 0.1 < (mask > 0.5).mean() < 0.9  # a person, not everything or nothing
+    assert (mask < 0.02).mean() > 0.05 and (mask > 0.98).mean() > 0.05
+    expected = relit[..., :3] * mask[..., None] + background[..., :3] * (1 - mask[..., None])
+    error = np.abs(composite[..., :3] - expected)
+    assert error.mean() < 0.01 and np.percentile(error, 99) < 0.05
+
+
+def test_albedo_shading_specular_add_up_to_relit(gimp_run):
+    for name in ("u8", "u16", "float"):
+        dumps = successful(gimp_run, name)["dumps"]
+        inside = load(dumps["mask"])[..., 0] > 0.5
+        stack = load(dumps["intrinsics_sum"])[..., :3][inside]
+        relit = load(dumps["Relit"])[..., :3][inside] if name != "u16" else None
+        if relit is None:  # u16 Relit was dumped as R'G'B'A u16; compare in the same scale
+            relit_u16 = load(dumps["Relit"])[..., :3][inside].astype(np.float32) / 65535
+            stack_srgb = np.clip(stack, 0, 1)
+            stack_srgb = np.where(stack_srgb <= 0.0031308, stack_srgb * 12.92,
+                                  1.055 * stack_srgb ** (1 / 2.4) - 0.055)
+            error = np.abs(stack_srgb - relit_u16)
+        else:
+            error = np.abs(np.clip(stack, 0, 1) - np.clip(relit, 0, 1))
+        assert error.mean() < 0.01 and np.percentile(error, 99) < 0.04, name
+
+
+def test_composite_is_darker_than_a_plain_paste_on_a_night_background(gimp_run):
+    dumps = successful(gimp_run, "u8")["dumps"]
+    mask = load(dumps["mask"])[..., 0]
+    person = mask > 0.95
+    portrait, composite = load(dumps["portrait"]), load(dumps["Composite"])
+    background = load(dumps["background"])
+    plain_paste = portrait[..., :3] * mask[..., None] + background[..., :3] * (1 - mask[..., None])
+    relit_light = luminance(composite)[person].mean()
+    pasted_light = luminance(plain_paste)[person].mean()
+    assert relit_light < 0.7 * pasted_light, (relit_light, pasted_light)
+
+
+def test_16bit_image_gets_16bit_layers_with_more_than_256_levels(gimp_run):
+    result = successful(gimp_run, "u16")
+    layers = {node["name"]: node for node in all_layers(relight_group(result)["children"])}
+    assert all(layers[name]["bpp"] == 8 for name in ("Relit", "Albedo", "Shading", "Composite"))
+    relit = load(result["dumps"]["Relit"])[..., :3]
+    inside = load(result["dumps"]["mask"])[..., 0] > 0.5
+    values = relit[inside]
+    assert (values % 257 != 0).mean() > 0.5  # 8-bit data widened to 16 bits would be k × 257
+    assert len(np.unique(values)) > 1000
+
+
+def test_float_image_keeps_shading_above_one(gimp_run):
+    result = successful(gimp_run, "float")
+    layers = {node["name"]: node for node in all_layers(relight_group(result)["children"])}
+    assert "Shading over 1" not in layers  # a float layer holds shading > 1 itself
+    assert all(layers[name]["bpp"] == 16 for name in ("Relit", "Albedo", "Shading", "Composite"))
+    shading = load(result["dumps"]["Shading"])[..., :3]
+    assert shading.max() > 1.0
+
+
+def test_integer_image_splits_shading_above_one_into_its_own_layer(gimp_run):
+    result = successful(gimp_run, "u16")
+    names = tree_names(relight_group(result)["children"])
+    assert ("Relit as layers", ["Specular", "Shading over 1", "Shading", "Albedo"]) in names
+    over = load(result["dumps"]["Shading over 1"])[..., :3]
+    assert over.max() > 0
+
+
+def test_background_of_another_size_covers_the_portrait(gimp_run):
+    dumps = successful(gimp_run, "u16")["dumps"]
+    composite = load(dumps["Composite"])
+    assert composite.shape[:2] == load(dumps["portrait"]).shape[:2]
+    assert composite[..., 3].min() == 65535  # opaque everywhere: no hole where bg was missing
+    assert composite[..., :3].reshape(-1, 3).std(axis=0).min() > 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("name, words", [
+    ("empty", ["transparent"]),
+    ("greyscale", ["RGB"]),
+    ("no_person", ["No person"]),
+    ("too_large", ["megapixels", "100"]),
+    ("no_background", ["background"]),
+    ("worker_missing", ["install"]),
+])
+def test_bad_input_is_a_clear_error_and_changes_nothing(gimp_run, name, words):
+    result = case(gimp_run, name)
+    assert result["status"] == "execution-error", result
+    message = result["message"]
+    assert message and "Traceback" not in message and "\n" not in message.strip()
+    for word in words:
+        assert word in message, message
+    assert result["after"] == result["before"]
+
+
+def test_plugin_file_is_executable_in_the_profile(gimp_run):
+    plugin = gimp_run["profile"] / "plug-ins" / "relight" / "relight.py"
+    assert plugin.stat().st_mode & stat.S_IXUSR
+    assert (plugin.parent / "relight_client.py").is_file()

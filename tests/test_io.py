@@ -1,0 +1,130 @@
+"""relight_core.io: every format becomes linear float32 once; bad files give one clear error."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from relight_core import io
+from relight_core.io import RelightError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PORTRAITS = DATA / "portraits"
+PORTRAIT_RGB = PORTRAITS / "05_woman_long_wavy_hair_window_light_cc0.png"
+PORTRAIT_GREY = PORTRAITS / "03_man_camera_tripod_outdoor_sun_bw_cc0.png"
+PORTRAIT_RGBA = PORTRAITS / "07_man_outdoor_open_shade_cc0.png"
+PORTRAIT_JPEG = PORTRAITS / "17_elderly_man_outdoor_overcast_cc0.jpg"
+HDRI = DATA / "hdri" / "kiara_1_dawn_1k.hdr"
+
+
+def srgb_formula(code: np.ndarray) -> np.ndarray:
+    c = code / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def test_png_8bit_becomes_linear_float32():
+    image = io.read_image(PORTRAIT_RGB)
+    raw = np.asarray(Image.open(PORTRAIT_RGB).convert("RGB"))
+    assert image.dtype == np.float32 and image.shape == (*raw.shape[:2], 3)
+    np.testing.assert_allclose(image[100, 200], srgb_formula(raw[100, 200].astype(float)),
+                               atol=1e-6)
+    assert 0.0 <= image.min() and image.max() <= 1.0
+
+
+def test_grey_png_becomes_rgb():
+    image = io.read_image(PORTRAIT_GREY)
+    assert image.shape[2] == 3
+    assert np.array_equal(image[..., 0], image[..., 2])
+
+
+def test_rgba_png_keeps_alpha():
+    image = io.read_image(PORTRAIT_RGBA)
+    assert image.shape[2] == 4
+    assert np.all(image[..., 3] == 1.0)  # the manifest: alpha is fully opaque
+
+
+def test_16bit_png_keeps_precision(tmp_path):
+    codes = (np.arange(64 * 64 * 3, dtype=np.uint32) * 7 % 65536).astype(np.uint16)
+    codes = codes.reshape(64, 64, 3)
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), codes[..., ::-1])
+    image = io.read_image(path)
+    c = codes / 65535.0
+    expected = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    np.testing.assert_allclose(image, expected, atol=2e-6)
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path):
+    source = np.zeros((40, 80, 3), np.uint8)
+    source[:, :40] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(source).save(path, exif=exif, quality=95)
+    image = io.read_image(path)
+    assert image.shape[:2] == (80, 40)
+    assert image[5, 20].mean() > 0.8 and image[75, 20].mean() < 0.2  # white now on top
+
+
+def test_real_jpeg_and_webp_and_tiff(tmp_path):
+    jpeg = io.read_image(PORTRAIT_JPEG)
+    assert jpeg.shape == (1000, 1000, 3)
+    webp_path = tmp_path / "p.webp"
+    Image.open(PORTRAIT_RGB).save(webp_path, lossless=True)
+    np.testing.assert_allclose(io.read_image(webp_path), io.read_image(PORTRAIT_RGB), atol=1e-6)
+    tiff_path = tmp_path / "p.tif"
+    io.write_tiff_linear(tiff_path, jpeg)
+    np.testing.assert_array_equal(io.read_image(tiff_path), jpeg)  # float TIFF = linear
+
+
+def test_hdr_and_exr_panoramas(tmp_path):
+    pano = io.read_panorama(HDRI)
+    assert pano.dtype == np.float32 and pano.shape == (512, 1024, 3)
+    assert pano.max() > 1.0  # real HDR
+    exr = tmp_path / "pano.exr"
+    assert cv2.imwrite(str(exr), pano[..., ::-1])
+    np.testing.assert_allclose(io.read_panorama(exr), pano, rtol=1e-3, atol=1e-4)
+
+
+def test_writers_round_trip(tmp_path):
+    linear = io.read_image(PORTRAIT_RGB)
+    alpha = np.linspace(0, 1, linear.shape[1], dtype=np.float32)[None].repeat(linear.shape[0], 0)
+    io.write_png_srgb8(tmp_path / "a.png", linear, alpha)
+    back = np.asarray(Image.open(tmp_path / "a.png"))
+    assert back.shape[2] == 4
+    assert np.array_equal(back[..., :3], np.asarray(Image.open(PORTRAIT_RGB).convert("RGB")))
+    every_code = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(io.to_srgb8(io.decode_srgb(every_code)), every_code)
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "empty", "text", "one_pixel", "too_big",
+                                  "flat_0x"])
+def test_bad_files_raise_one_clear_error(tmp_path, case):
+    path = tmp_path / f"{case}.png"
+    limit = io.DEFAULT_MAX_MEGAPIXELS
+    if case == "folder":
+        path.mkdir()
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path.write_text("this is not an image\n")
+    elif case == "one_pixel":
+        Image.new("RGB", (1, 1)).save(path)
+    elif case == "too_big":
+        Image.open(PORTRAIT_RGB).save(path)
+        limit = 0.1
+    elif case == "flat_0x":
+        Image.new("RGB", (1, 40)).save(path)
+    with pytest.raises(RelightError) as raised:
+        io.read_image(path, max_megapixels=limit)
+    assert raised.value.code == "bad_input"
+    assert str(path) in raised.value.message and "\n" not in raised.value.message
+
+
+def test_panorama_must_be_two_to_one(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (300, 200), (90, 120, 200)).save(path)
+    with pytest.raises(RelightError, match="2 × height"):
+        io.read_panorama(path)

@@ -1,0 +1,196 @@
+"""Lighting stage: estimate from a photo (synthetic scenes with a known light), HDRI bypass."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relight_core import envmap, lighting
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+# ---------------------------------------------------------------- a small synthetic world
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v)
+
+
+def sunny_world(sun_dir, sun_colour=(1.0, 0.85, 0.6), height=128,
+                sun_irradiance=10.0) -> np.ndarray:
+    """Clear-sky panorama: blue sky brighter at the horizon and around the sun (aureole), a small
+    sun disc giving ~4× the sky's irradiance (a clear day), and a grass-grey ground lit by both."""
+    sun_dir = _unit(sun_dir)
+    dirs = envmap.direction_grid(height).astype(np.float64)
+    elevation = np.arcsin(np.clip(dirs[..., 1], -1, 1))
+    cos_sun = np.clip(dirs @ sun_dir, -1, 1)
+    angle = np.arccos(cos_sun)
+    sky_blue = np.array([0.35, 0.55, 1.0])
+    sky = sky_blue * (0.6 + 0.8 * np.exp(-np.maximum(elevation, 0) / 0.3))[..., None]
+    sky = sky + np.array(sun_colour) * (4.0 * np.exp(-angle / 0.12))[..., None]  # aureole
+    sun_sr = 2 * math.pi * (1 - math.cos(math.radians(3.0)))  # disc widened to the pixel grid
+    disc = (angle < math.radians(3.0)) * sun_irradiance / sun_sr
+    sky = sky + disc[..., None] * np.array(sun_colour)
+    ground_light = sun_irradiance * max(sun_dir[1], 0.05) + math.pi * 0.8
+    ground = np.array([0.12, 0.15, 0.08]) * ground_light / math.pi
+    pano = np.where((elevation > 0)[..., None], sky, ground)
+    return pano.astype(np.float32)
+
+
+def photograph(pano, yaw_deg=0.0, pitch_deg=0.0, hfov_deg=70.0, width=192, height=128):
+    """Pinhole view of a panorama (camera frame = world frame turned by yaw/pitch), exposed like
+    the shared backgrounds (0.18 / geometric mean luminance) and clipped to 1.
+    Returns (photo linear, exposure, camera-to-world rotation)."""
+    t = math.tan(math.radians(hfov_deg) / 2)
+    xs = ((np.arange(width) + 0.5) / width * 2 - 1) * t
+    ys = (1 - (np.arange(height) + 0.5) / height * 2) * t * height / width
+    x, y = np.meshgrid(xs, ys)
+    rays = np.stack([x, y, -np.ones_like(x)], -1)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    p = math.radians(pitch_deg)
+    pitch = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    camera_to_world = envmap.rotation_y(yaw_deg) @ pitch
+    view = envmap.sample_pano(pano, rays @ camera_to_world.T)
+    exposure = 0.18 / math.exp(float(np.mean(np.log(envmap.luminance(view) + 1e-4))))
+    return np.clip(view * exposure, 0, 1).astype(np.float32), exposure, camera_to_world
+
+
+def irradiance_errors(sh_est, sh_true):
+    """(relative RMSE, scale-free relative RMSE, direction error °) over z ≥ 0 normals."""
+    normals = envmap.direction_grid(16).reshape(-1, 3)
+    normals = normals[normals[:, 2] >= 0]
+    e_true = envmap.irradiance_sh(sh_true, normals).astype(np.float64)
+    e_est = envmap.irradiance_sh(sh_est, normals).astype(np.float64)
+    rms = math.sqrt(np.mean(np.sum(e_true**2, 1)))
+    absolute = math.sqrt(np.mean(np.sum((e_est - e_true) ** 2, 1))) / rms
+    scale = np.sum(e_est * e_true) / np.sum(e_est * e_est)
+    scale_free = math.sqrt(np.mean(np.sum((scale * e_est - e_true) ** 2, 1))) / rms
+    d = float(envmap.dominant_direction(sh_est) @ envmap.dominant_direction(sh_true))
+    return absolute, scale_free, math.degrees(math.acos(np.clip(d, -1, 1)))
+
+
+def true_sh(pano, exposure, camera_to_world):
+    return envmap.project_sh(pano, to_frame=camera_to_world.T) * exposure
+
+
+# ---------------------------------------------------------------- estimate from a photo
+
+def test_sun_in_view_is_recovered_within_targets():
+    sun = _unit((0.25, 0.2, -1.0))
+    pano = sunny_world(sun)
+    photo, exposure, cam = photograph(pano)
+    env = lighting.estimate_environment(photo)
+    absolute, scale_free, angle = irradiance_errors(env.sh, true_sh(pano, exposure, cam))
+    assert scale_free <= 0.20 and absolute <= 0.40 and angle <= 30, (absolute, scale_free, angle)
+    # the key light is the sun, in its direction, warm like it
+    assert math.degrees(math.acos(float(env.key_direction @ sun))) < 15
+    assert env.key_irradiance[0] > env.key_irradiance[2]
+
+
+def test_sun_behind_the_camera_lights_the_front():
+    sun = _unit((0.3, 0.6, 1.0))  # behind the photographer, up and to the right
+    pano = sunny_world(sun)
+    photo, exposure, cam = photograph(pano)
+    env = lighting.estimate_environment(photo)
+    absolute, scale_free, angle = irradiance_errors(env.sh, true_sh(pano, exposure, cam))
+    assert angle <= 30, angle
+    assert env.key_direction[2] > 0.5 and float(envmap.luminance(env.key_irradiance)) > 0
+    assert scale_free <= 0.35 and absolute <= 0.6, (absolute, scale_free)
+
+
+def test_rotation_turns_the_light():
+    photo, _, _ = photograph(sunny_world((0.0, 0.2, -1.0)))
+    env = lighting.estimate_environment(photo)
+    turned = lighting.estimate_environment(photo, rotate_deg=90)
+    np.testing.assert_allclose(turned.key_direction, envmap.rotation_y(90) @ env.key_direction,
+                               atol=1e-5)
+    np.testing.assert_allclose(turned.sh, envmap.rotate_sh(env.sh, 90), atol=1e-4)
+    assert turned.key_direction[0] > 0.9  # a light ahead moves to the right
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 0.5])
+def test_flat_photos_give_finite_sane_light(value):
+    photo = np.full((60, 80, 3), value, np.float32)
+    env = lighting.estimate_environment(photo)
+    for array in (env.pano, env.sh, env.sh_ambient, env.key_irradiance, env.dominant_colour):
+        assert np.all(np.isfinite(array))
+    assert np.all(env.pano >= 0)
+    assert np.linalg.norm(env.key_direction) == pytest.approx(1, abs=1e-5)
+    e = envmap.irradiance_sh(env.sh, np.array([[0, 0, 1.0], [0, 1.0, 0]]))
+    assert np.all(e >= -1e-6)
+    if value == 0:
+        assert np.abs(env.sh).max() < 1e-6
+    else:  # a uniform photo lit by uniform light: irradiance of order π × its value
+        assert 0.5 * math.pi * value < float(e[0].mean()) < 20 * math.pi * value
+
+
+def test_bad_background_is_a_clear_error():
+    with pytest.raises(ValueError, match="H×W×3"):
+        lighting.estimate_environment(np.zeros((5,), np.float32))
+
+
+def test_nan_and_grey_inputs_are_handled():
+    photo = np.full((40, 60), 0.3, np.float32)
+    photo[0, 0] = np.nan
+    env = lighting.estimate_environment(photo)
+    assert np.all(np.isfinite(env.sh))
+
+
+def test_report_has_the_cli_contract():
+    photo, _, _ = photograph(sunny_world((0.2, 0.3, -1.0)))
+    report = lighting.environment_report(lighting.estimate_environment(photo))
+    json.dumps(report)  # serialisable
+    sh = np.array(report["sh_radiance_camera_frame_rgb"])
+    assert sh.shape == (9, 3)
+    assert len(report["dominant_light"]["direction"]) == 3
+    assert len(report["dominant_light"]["colour"]) == 3
+    assert set(report["key_light"]) >= {"direction", "irradiance"}
+
+
+def test_sh_is_ambient_plus_key():
+    photo, _, _ = photograph(sunny_world((0.2, 0.3, -1.0)))
+    env = lighting.estimate_environment(photo)
+    key = envmap.sh_basis(env.key_direction.astype(np.float64))[:, None] * env.key_irradiance
+    np.testing.assert_allclose(env.sh, env.sh_ambient + key, atol=1e-4)
+    # and the panorama carries the same light as the SH
+    np.testing.assert_allclose(envmap.project_sh(env.pano), env.sh,
+                               atol=0.02 * np.abs(env.sh).max())
+
+
+# ---------------------------------------------------------------- HDRI bypass
+
+def test_hdri_bypasses_estimation_and_finds_the_sun():
+    sun = _unit((-0.5, 0.4, 0.3))
+    pano = sunny_world(sun, height=256)
+    env = lighting.environment_from_hdri(pano)
+    assert env.source == "hdri"
+    truth = envmap.project_sh(pano)
+    np.testing.assert_allclose(env.sh, truth, atol=0.02 * np.abs(truth).max())
+    assert math.degrees(math.acos(float(env.key_direction @ sun))) < 3
+    # the key carries the sun's irradiance (10 at normal incidence), ambient keeps the sky
+    assert float(envmap.luminance(env.key_irradiance)) == pytest.approx(10 * 0.889, rel=0.3)
+    assert np.abs(env.sh_ambient[0]).max() < np.abs(env.sh[0]).max()
+
+
+def test_hdri_from_the_shared_data_matches_its_ground_truth():
+    import cv2
+
+    meta = json.loads((DATA / "backgrounds" / "rooitou_park_away_from_sun.json").read_text())
+    bgr = cv2.imread(str(DATA / meta["gt_lighting_panorama"]), cv2.IMREAD_UNCHANGED)
+    pano = np.ascontiguousarray(bgr[..., ::-1], dtype=np.float32)
+    env = lighting.environment_from_hdri(pano)
+    camera_to_world = np.array(meta["camera_to_world"])
+    sh_camera = envmap.rotate_sh_matrix(env.sh, camera_to_world.T)
+    truth = np.array(meta["sh_radiance_camera_frame_rgb"])
+    np.testing.assert_allclose(sh_camera, truth, atol=0.03 * np.abs(truth).max())
+
+
+def test_hdri_rotation_and_bad_shape():
+    pano = sunny_world((0.0, 0.3, -1.0), height=64)
+    turned = lighting.environment_from_hdri(pano, rotate_deg=-90)
+    assert turned.key_direction[0] < -0.8
+    with pytest.raises(ValueError, match="h×2h"):
+        lighting.environment_from_hdri(np.zeros((10, 10, 3), np.float32))

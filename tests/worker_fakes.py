@@ -1,0 +1,97 @@
+"""A tiny stand-in for relight_core.pipeline, for protocol tests only.
+
+It has the pipeline's names (Settings, Layers, Relighter, RelightError) and does trivially
+checkable arithmetic, so the worker's framing, caching, cancel and pixel conversions can be tested
+in milliseconds. Real end-to-end tests use the real pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Settings:
+    rotate_deg: float = 0.0
+    strength: float = 1.0
+    shininess: float = 0.3
+    keep_original: float = 0.0
+    max_size: int = 1024
+    edge_refine: bool = True
+    max_megapixels: float = 100.0
+
+
+@dataclasses.dataclass
+class Layers:
+    alpha: np.ndarray
+    foreground: np.ndarray
+    normals: np.ndarray
+    albedo: np.ndarray
+    shading: np.ndarray
+    specular: np.ndarray
+    relit: np.ndarray
+    composite: np.ndarray
+    light: dict
+    faces: int
+    timings: dict
+    warnings: list
+
+
+class RelightError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class Relighter:
+    """alpha = portrait alpha (or 1), albedo = portrait, shading = 2 × strength (exceeds 1),
+    specular = 0.1, relit = albedo × shading + specular, composite over the background."""
+
+    prepare_seconds = 0.0  # tests raise it to make prepare long enough to cancel
+    prepared_count = 0
+
+    def __init__(self, portrait_linear, settings, progress=None):
+        self.portrait = np.asarray(portrait_linear, np.float32)
+        self.settings = settings
+        self.progress = progress or (lambda stage, fraction: None)
+
+    def prepare(self) -> None:
+        steps = 20
+        for step in range(steps + 1):
+            self.progress("matte", step / steps)
+            time.sleep(self.prepare_seconds / steps)
+        if float(self.portrait[..., :3].max()) == 0.0:
+            raise RelightError("no_person", "no person found in the portrait")
+        type(self).prepared_count += 1
+
+    def relight(self, background_linear=None, hdri=None, settings=None, size=None) -> Layers:
+        settings = settings or self.settings
+        rgb = self.portrait[..., :3]
+        alpha = self.portrait[..., 3] if self.portrait.shape[2] == 4 else np.ones(rgb.shape[:2])
+        if size is not None:
+            step = max(1, int(np.ceil(max(rgb.shape[:2]) / size)))
+            rgb, alpha = rgb[::step, ::step], alpha[::step, ::step]
+            if background_linear is not None:
+                background_linear = background_linear[::step, ::step]
+        alpha = alpha.astype(np.float32)
+        shading = np.full_like(rgb, 2.0 * settings.strength)
+        specular = np.full_like(rgb, 0.1)
+        relit = rgb * shading + specular
+        back = background_linear if background_linear is not None else np.zeros_like(rgb)
+        composite = relit * alpha[..., None] + back * (1 - alpha[..., None])
+        normals = np.zeros_like(rgb)
+        normals[..., 2] = 1.0
+        return Layers(alpha=alpha, foreground=rgb, normals=normals, albedo=rgb, shading=shading,
+                      specular=specular, relit=relit, composite=composite.astype(np.float32),
+                      light={"sh": np.zeros((9, 3)).tolist()}, faces=1,
+                      timings={"relight": 0.0}, warnings=[])
+
+
+def engine() -> Any:
+    import sys
+
+    return sys.modules[__name__]
