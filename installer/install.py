@@ -149,13 +149,19 @@ def _check_running_python() -> None:
         )
 
 
+def _has_pip(python: Path, layout: Layout) -> bool:
+    """False for a venv whose creation was interrupted before ensurepip finished."""
+    return run_logged([str(python), "-c", "import pip"], layout.log)[0] == 0
+
+
 def _create_venv(venv: Path, record: Record, layout: Layout) -> None:
     """Create the venv; re-create ours when an interrupted run broke it or the Python changed."""
     python = _venv_python(venv)
     ours = record.venv == str(venv)
     info = probe_python(python, layout.log, import_core=False) if python.exists() else None
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    if info is not None and (not ours or info["python"].startswith(running + ".")):
+    same_python = info is not None and info["python"].startswith(running + ".")
+    if info is not None and (not ours or (same_python and _has_pip(python, layout))):
         return  # a working venv: upgraded in place (someone else's is never re-created)
     if not ours and venv.exists() and any(venv.iterdir()):
         raise InstallError(
@@ -314,7 +320,8 @@ def step_demo(python: Path, layout: Layout, record: Record) -> str:
     if code != 0:
         raise InstallError(f"the demo failed: {tail}", f"see {layout.log}")
     layers = sorted(p.name for p in layout.demo.iterdir() if p.is_file())
-    return f"{len(layers)} files in {layout.demo}: {', '.join(layers[:8])}"
+    shown = "composite.png" if "composite.png" in layers else ", ".join(layers[:3])
+    return f"{len(layers)} layer files in {layout.demo} (look at {shown})"
 
 
 def run_download(folder: Path) -> int:
@@ -384,6 +391,13 @@ def run_download(folder: Path) -> int:
 
 def run_install(args: argparse.Namespace, layout: Layout) -> int:
     missing = hosts.missing_sources(REPO)
+    if missing:  # found before the slow steps, not after them
+        raise InstallError(
+            f"this checkout lacks {', '.join(missing)}", "use a complete copy of the Relight folder"
+        )
+    if args.demo:  # a missing example fails now, not after the install
+        for kind in ("portrait", "background"):
+            _example(kind)
     record = Record.load(layout.record)
     record.ensure_dir(layout.data_dir)
     total = 5 + (1 if args.demo else 0)
@@ -397,12 +411,7 @@ def run_install(args: argparse.Namespace, layout: Layout) -> int:
         step.result = step_warm_up(python, layout)
     targets, not_found = select_targets(args)
     with reporter.step("Plug-ins") as step:
-        if missing:
-            raise InstallError(
-                f"this checkout lacks {', '.join(missing)}",
-                "use a complete copy of the Relight folder",
-            )
-        installed = install_plugins(targets, REPO, record, args.kritarc)
+        installed = install_plugins(targets, REPO, record)
         step.result = (", ".join(t.label for t in targets) or "no GIMP 3 or Krita found") + (
             f" ({installed} files written)"
         )

@@ -64,12 +64,7 @@ def restore_kritarc(path: Path, entry: KritarcEntry) -> str:
     return f"{path}: {ENABLE_KEY} restored"
 
 
-def install_plugins(
-    targets: list[hosts.HostTarget],
-    repo: Path,
-    record: Record,
-    kritarc_override: Path | None = None,
-) -> int:
+def install_plugins(targets: list[hosts.HostTarget], repo: Path, record: Record) -> int:
     """Copy every plug-in file; returns how many files were written (0 when all current)."""
     written = 0
     for target in targets:

@@ -5,8 +5,8 @@ Contract
 * ``read_image(path) -> (H, W, 3|4) float32``: **linear** light, straight (not premultiplied)
   colour; a 4th channel is alpha in [0, 1]. 8/16-bit integer files are sRGB-decoded; float TIFFs
   are taken as already linear. EXIF orientation is applied. Grey images become RGB.
-* ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` and ``.exr``
-  are linear already; 8/16-bit files are sRGB-decoded.
+* ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` (OpenCV) and
+  ``.exr`` (the OpenEXR package) are linear already; 8/16-bit files are sRGB-decoded.
 * ``write_png_srgb8(path, linear, alpha=None)``: 8-bit sRGB PNG (RGB or RGBA) for viewing.
 * ``write_tiff_linear(path, array)``: lossless float32 linear TIFF (tifffile, zlib).
 
@@ -19,12 +19,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# OpenCV reads OpenEXR only when this is set before the codec is first used.
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image, UnidentifiedImageError  # noqa: E402
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 DEFAULT_MAX_MEGAPIXELS = 100.0
 MIN_SIDE = 2
@@ -185,27 +182,75 @@ def _to_linear_float(pixels: np.ndarray, path: Path) -> np.ndarray:
     raise _fail(path, f"unsupported pixel type {pixels.dtype}")
 
 
+def _read_tiff(path: Path, max_megapixels: float) -> np.ndarray | None:
+    """Float / unusual TIFFs Pillow cannot open; None when it is no TIFF at all."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            page = tiff.pages[0]
+            planar = len(page.shape) == 3 and page.shape[0] <= 4 < page.shape[2]
+            height, width = page.shape[1:3] if planar else page.shape[:2]
+            _check_size(path, width, height, max_megapixels)
+            pixels = page.asarray()
+            return np.moveaxis(pixels, 0, -1) if planar else pixels
+    except RelightError:
+        raise
+    except Exception:  # noqa: BLE001 - any decoder failure means "not a readable TIFF"
+        return None
+
+
+def _read_exr(path: Path, max_megapixels: float) -> np.ndarray:
+    """OpenEXR (the ASWF ``OpenEXR`` bindings) → (H, W, 3|4) float32 linear."""
+    try:
+        import OpenEXR
+    except ImportError:
+        raise _fail(path, "reading OpenEXR needs the OpenEXR package "
+                          "(pip install OpenEXR)") from None
+    try:
+        with OpenEXR.File(str(path), separate_channels=True) as exr:
+            channels = {name: np.asarray(c.pixels) for name, c in exr.channels().items()}
+    except Exception as error:  # noqa: BLE001 - report as a bad file, one line
+        raise _fail(path, f"not a readable OpenEXR file ({error})") from None
+    names = {name.split(".")[-1].upper(): name for name in channels}
+    if all(k in names for k in "RGB"):
+        planes = [channels[names[k]] for k in "RGB"]
+        if "A" in names:
+            planes.append(channels[names["A"]])
+    elif "Y" in names:
+        planes = [channels[names["Y"]]] * 3
+    else:
+        raise _fail(path, f"no R, G, B or Y channels in the OpenEXR file ({sorted(channels)})")
+    height, width = planes[0].shape[:2]
+    _check_size(path, width, height, max_megapixels)
+    return _to_linear_float(np.stack(planes, axis=2).astype(np.float32), path)
+
+
 def read_image(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
-    """Read PNG/JPEG/TIFF/WebP (8/16-bit or float, ±alpha) → (H, W, 3|4) float32 linear.
+    """Read PNG/JPEG/TIFF/WebP/EXR (8/16-bit or float, ±alpha) → (H, W, 3|4) float32 linear.
 
     The size limit is checked from the header, before any pixel is decoded.
     """
     path = Path(path)
     _open_checked(path)
+    if path.suffix.lower() == ".exr":
+        return _read_exr(path, max_megapixels)
     try:
         with Image.open(path) as image:
             width, height = image.size
             _check_size(path, width, height, max_megapixels)
             orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-            data = path.read_bytes()
-            pixels = _decode_cv2(data)
+            pixels = _decode_cv2(path.read_bytes())
             if pixels is None or pixels.shape[:2] != (height, width):
                 # Pillow handles what OpenCV does not (GIF, palette quirks, …)
                 pixels = _decode_pillow(image)
     except RelightError:
         raise
     except UnidentifiedImageError:
-        raise _fail(path, "not an image file (format not recognised)") from None
+        pixels = _read_tiff(path, max_megapixels)  # float TIFFs are beyond Pillow
+        if pixels is None:
+            raise _fail(path, "not an image file (format not recognised)") from None
+        orientation = 1
     except (OSError, ValueError, SyntaxError) as error:
         raise _fail(path, f"the image cannot be decoded ({error})") from None
     pixels = _orient(pixels, orientation)
@@ -218,10 +263,10 @@ def read_panorama(
     """Read an equirectangular panorama (.hdr, .exr, or any image) → (h, 2h, 3) float32 linear."""
     path = Path(path)
     _open_checked(path)
-    if path.suffix.lower() in (".hdr", ".exr", ".pic"):
+    if path.suffix.lower() in (".hdr", ".pic"):
         pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if pixels is None:
-            raise _fail(path, "not a readable Radiance HDR / OpenEXR panorama")
+            raise _fail(path, "not a readable Radiance HDR panorama")
         _check_size(path, pixels.shape[1], pixels.shape[0], max_megapixels)
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
@@ -252,6 +297,16 @@ def write_png_srgb8(path: str | os.PathLike, linear: np.ndarray, alpha: np.ndarr
 def write_png_data8(path: str | os.PathLike, values: np.ndarray):
     """Write data already in [0, 1] (alpha, encoded normals) as 8-bit PNG without gamma."""
     Image.fromarray(alpha_to_u8(values)).save(path, compress_level=3)
+
+
+def write_exr_linear(path: str | os.PathLike, array: np.ndarray):
+    """Write a float32 linear RGB array (H, W, 3) as a ZIP-compressed OpenEXR file."""
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    data = np.ascontiguousarray(array[..., :3], dtype=np.float32)
+    with OpenEXR.File(header, {"RGB": data}) as exr:
+        exr.write(str(path))
 
 
 def write_tiff_linear(path: str | os.PathLike, array: np.ndarray):

@@ -54,7 +54,7 @@ class EstimatorParams:
     hfov_deg: float = 70.0           # assumed horizontal field of view of the background photo
     stretch: float = 1.6             # the photo covers stretch × its field of view on the sphere
     back_gain: float = 1.0           # unseen hemisphere = mirrored front × back_gain ...
-    antisolar_gain: float = 0.4      # ... × this (and above the frame) when a sun is in view:
+    antisolar_gain: float = 0.3      # ... × this (and above the frame) when a sun is in view:
                                      # clear sky away from the sun is several times darker than
                                      # around it (CIE clear-sky distribution)
     tint_trust: float = 0.5          # share of the grey-world tint credited to the light
@@ -240,13 +240,13 @@ def _prepare_photo(background: np.ndarray) -> np.ndarray:
         photo = np.repeat(photo[..., None], 3, axis=2)
     if photo.ndim != 3 or photo.shape[2] < 3 or min(photo.shape[:2]) < 2:
         raise ValueError(f"a background must be an H×W×3 image, got shape {photo.shape}")
-    photo = np.nan_to_num(photo[..., :3].astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    photo = np.clip(photo, 0.0, None)
+    photo = np.ascontiguousarray(photo[..., :3], dtype=np.float32)
     height, width = photo.shape[:2]
-    if width > _PHOTO_WIDTH:
+    if width > _PHOTO_WIDTH:  # shrink first: cleaning a 12-megapixel float image is slow
         size = (_PHOTO_WIDTH, max(2, round(height * _PHOTO_WIDTH / width)))
         photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
-    return photo
+    photo = np.nan_to_num(photo, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(photo, 0.0, None)
 
 
 @dataclass

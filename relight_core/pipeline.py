@@ -36,6 +36,7 @@ __all__ = ["Settings", "Layers", "Relighter", "RelightError"]
 
 MAX_FACES = 4
 MIN_FACE_SCORE = 0.5
+MIN_FACELESS_COVERAGE = 0.1
 Progress = Callable[[str, float], None]
 
 # share of the total time each stage takes on a typical portrait (for the progress fraction)
@@ -176,6 +177,11 @@ class Relighter:
         landmarks = [detect.face_landmarks(srgb8_work, f) for f in faces]
         self.faces = len(landmarks)
         if not landmarks:
+            # the segmentation model sees "people" in trees and rocks: without a face, only a
+            # detected body pose or a large mask counts as a person
+            coverage = 1.0 if person is None else float((person >= 0.5).mean())
+            if coverage < MIN_FACELESS_COVERAGE and detect.pose(srgb8_work) is None:
+                raise RelightError("no_person", "no person found in the portrait")
             self.warnings.append("no face found: normals come from the silhouette only")
         start = self._stage("detect", start)
 

@@ -314,9 +314,11 @@ def relight_with_installed_client(home: Path, env: dict[str, str], work: Path) -
 def test_install_check_corrupt_and_uninstall(fake_home, models_dir, tmp_path):
     home, env = fake_home
     before = snapshot(home)
-    installed = run_installer(env, "--python", sys.executable)
+    installed = run_installer(env, "--python", sys.executable, "--demo")  # README's command
     assert installed.returncode == 0
     assert "Summary" in installed.stdout
+    demo = home / ".local" / "share" / "relight" / "demo"
+    assert (demo / "composite.png").stat().st_size > 0 and (demo / "alpha.png").is_file()
     for target in installed_targets(home):
         for copy in hosts.plan_for(target, REPO):
             assert copy.destination.read_bytes() == copy.source.read_bytes(), copy.destination

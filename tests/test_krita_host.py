@@ -102,6 +102,7 @@ def krita_run(tmp_path_factory):
         "XDG_DATA_HOME": str(dirs["data"]), "XDG_CACHE_HOME": str(dirs["cache"]),
         "XDG_RUNTIME_DIR": str(dirs["rt"]), "RELIGHT_CONFIG": str(config),
         "RELIGHT_KRITA_DRIVER": str(root / "job.json"), "OMP_NUM_THREADS": "1",
+        "RELIGHT_KRITA_DEBUG": "1",
     }
     for name in ("RELIGHT_MODELS_DIR", "RELIGHT_PYTHON"):
         if name in os.environ:

@@ -6,6 +6,7 @@ Call these on the GUI thread only (Krita's API is not thread-safe).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ from .formats import InputError, LayerSpec, PixelFormat, alpha_is_empty, check_r
 from .qt_compat import QByteArray, QObject, QTimer
 
 MASK_ACTION = "add_new_transparency_mask"  # Layer ▸ New ▸ Transparency Mask
-MASK_TRIES = 40  # × MASK_STEP_MS: how long to wait for Krita to make a layer active
+MASK_TRIES = 100  # × MASK_STEP_MS: how long to wait for Krita to make a layer active
 MASK_STEP_MS = 50
 
 
@@ -116,6 +117,11 @@ def add_matte_mask_direct(doc, layer, alpha_u8: bytes, x: int, y: int, width: in
     return True
 
 
+def _debug(text: str) -> None:
+    if os.environ.get("RELIGHT_KRITA_DEBUG"):
+        print("[relight]", text, file=sys.stderr, flush=True)
+
+
 def _masks(node) -> list:
     found = []
     for child in node.childNodes():
@@ -173,7 +179,8 @@ class MaskJob(QObject):
 
     def _trigger_when_active(self) -> None:
         active = self.doc.activeNode()
-        import sys; print("ACTDBG", self.tries, self.holders[0].name(), active.name() if active else None, self.app.activeDocument().name() if self.app.activeDocument() else None, file=sys.stderr)
+        _debug(f"mask for {self.holders[0].name()}: try {self.tries}, active "
+               f"{active.name() if active else None}")
         if active is None or node_id(active) != node_id(self.holders[0]):
             self._activate()
             return
@@ -196,6 +203,7 @@ class MaskJob(QObject):
             if mask not in mine:  # the active layer changed under us
                 mask.remove()
         if not mine:
+            _debug(f"no new mask on {holder.name()} ({len(created)} elsewhere)")
             self._activate()
             return
         x, y, width, height = self.rect
