@@ -83,7 +83,7 @@ def render_sphere(sh: np.ndarray, exposure: float = 1.0) -> np.ndarray:
 
 def load_case(meta_path: Path):
     meta = json.loads(meta_path.read_text())
-    image = np.asarray(Image.open(DATA / meta["background"]).convert("RGB"))
+    image = np.asarray(Image.open(meta_path.parent / meta["background"]).convert("RGB"))
     truth = np.array(meta["sh_radiance_camera_frame_rgb_exposed"], np.float64)
     return meta_path.stem, image, truth
 
@@ -119,10 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", action="store_true", help="score the uniform estimator")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="folder of <name>.json + photo + gt_spheres/ (default: shared set); "
+                        "another folder implies --no-doc")
     args = parser.parse_args(argv)
-    cases = sorted(DATA.glob("*.json"))
+    data = args.data
+    if data.resolve() != DATA.resolve():
+        args.no_doc = True
+    cases = sorted(data.glob("*.json"))
     if not cases:
-        print(f"no backgrounds found under {DATA}", file=sys.stderr)
+        print(f"no backgrounds found under {data}", file=sys.stderr)
         return 1
     rows, picture, baseline = [], [], []
     for meta_path in cases:
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"name": name, "ms": ms, **scores(sh_est, truth)}
         baseline.append(scores(uniform_estimate(linear), truth))
         rows.append(row)
-        picture.append(picture_row(image, DATA / "gt_spheres" / f"{name}_sphere.png", sh_est))
+        picture.append(picture_row(image, data / "gt_spheres" / f"{name}_sphere.png", sh_est))
     directional = [r for r in rows if r["directional"]]
     mean = {"name": "**mean**", "ms": float(np.mean([r["ms"] for r in rows])),
             "relative_rmse": float(np.mean([r["relative_rmse"] for r in rows])),

@@ -28,8 +28,10 @@ sys.path.insert(0, str(REPO))
 
 from relight_core.evaluation import metrics, synthetic  # noqa: E402
 
+DOCS_DIR = REPO / "docs" / "quality"  # committed: REPORT.md, report.json, small pictures
+OUT_DIR = REPO / "bench" / "out" / "quality"  # ignored: full-size pictures, per-case JSON
 SIZE = 256
-SUBSAMPLES = 3
+SUBSAMPLES = 2
 COMPOSITE_RING_PX = 8  # composite errors count the subject plus this ring (halos live there)
 
 
@@ -163,13 +165,18 @@ class Stages:
         ``shadows=False`` replaces the cast-shadow visibility by 1, for comparison with the
         reference renderer's local shading.
         """
+        diffuse, specular = self.shade_components(normals, height, maps, shadows)
+        unused = np.ones(normals.shape[:2], np.float32)
+        return self.modules["shading"].compose(albedo, albedo, diffuse, specular, unused, 0.0)[2]
+
+    def shade_components(self, normals: np.ndarray, height: np.ndarray, maps,
+                         shadows: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """→ (diffuse shading E/π, specular), each H×W×3 linear."""
         shading = self.modules["shading"]
         surface = shading.Surface(normals, height, np.zeros(normals.shape[:2], np.float32))
         if not shadows:
             surface.visibility = lambda *_: np.ones(surface.shape, np.float32)
-        diffuse, specular = surface.render(maps, 0.0, 1.0, SHININESS)
-        unused = np.ones(normals.shape[:2], np.float32)
-        return shading.compose(albedo, albedo, diffuse, specular, unused, 0.0)[2]
+        return surface.render(maps, 0.0, 1.0, SHININESS)
 
     def composite(self, relit: np.ndarray, alpha: np.ndarray, background: np.ndarray
                   ) -> np.ndarray:
@@ -189,6 +196,9 @@ def relit_scores(relit: np.ndarray, truth: np.ndarray, alpha_true: np.ndarray) -
     inside = alpha_true >= 0.5
     scores = metrics.image_errors(display(relit), display(truth), inside)
     scores["rel_linear"] = metrics.relative_error(relit, truth, alpha_true >= 0.999)
+    # exposure bias: stops by which the relit subject is too bright (+) or too dark (−)
+    gain = metrics.best_scale(relit, truth, inside)
+    scores["bias_stops"] = -math.log2(gain) if gain > 0 else float("nan")
     return scores
 
 
@@ -202,7 +212,8 @@ METHODS = {
     "truth_layers": "shading stage alone: true alpha, normals, albedo and the true HDR panorama "
                     "of scene B, cast shadows off (renderer ↔ evaluator agreement)",
     "truth_layers_shadows": "as truth_layers with the true height field and the stage's cast "
-                            "shadows on (the truth has none: convex shapes)",
+                            "shadows on (the truth has no cast shadows: this row shows what "
+                            "the shadow code costs on shapes that cast almost none)",
     "est_light": "lighting stage alone: true alpha, normals, albedo; light estimated from "
                  "background photo B; shadows off",
     "est_normals": "geometry stage alone: normals and height inflated from the true matte (no "
@@ -275,6 +286,10 @@ def stage_scores(subject: synthetic.Subject, rendering: synthetic.Rendering,
             prepared.albedo_true_inputs, subject.albedo, true_albedo_mask),
         "albedo_is_image_si_rel": metrics.scale_invariant_relative_error(
             rendering.foreground, subject.albedo, true_albedo_mask),
+        "albedo_si_rel_per_channel": metrics.scale_invariant_relative_error(
+            prepared.albedo, subject.albedo, true_albedo_mask, per_channel=True),
+        "albedo_is_image_si_rel_per_channel": metrics.scale_invariant_relative_error(
+            rendering.foreground, subject.albedo, true_albedo_mask, per_channel=True),
         "prepare_s": prepared.seconds,
     }
 
@@ -309,6 +324,23 @@ def relight_variants(stages: Stages, subject: synthetic.Subject, source: synthet
     return variants
 
 
+def shading_check(stages: Stages, subject: synthetic.Subject, light: synthetic.SceneLight,
+                  maps) -> dict:
+    """The shading stage on the true pixel layers vs the reference model, per component."""
+    diffuse, specular = stages.shade_components(subject.normals, subject.height, maps, False)
+    reference_diffuse, lobe = light.maps.shade(subject.normals)
+    reference_diffuse = reference_diffuse * light.exposure
+    reference_specular = (subject.specular_weight * synthetic.fresnel(subject.normals[..., 2:3])
+                          * lobe * light.exposure)
+    solid = subject.alpha >= 0.999
+    relit = subject.albedo * diffuse + specular
+    reference = subject.albedo * reference_diffuse + reference_specular
+    return {"diffuse_rel": metrics.relative_error(diffuse, reference_diffuse, solid),
+            "specular_rel": metrics.relative_error(specular, reference_specular, solid),
+            "specular_share": float(reference_specular[solid].sum() / reference[solid].sum()),
+            "relit_rel": metrics.relative_error(relit, reference, solid)}
+
+
 def run(quick: bool) -> dict:
     stages = Stages()
     for problem in stages.missing:
@@ -328,6 +360,7 @@ def run(quick: bool) -> dict:
                for spec in specs for name in scenes}
     timings["subjects_and_renders_s"] = time.perf_counter() - start
     environments: dict[str, dict] = {}
+    checks: dict[tuple[str, str], dict] = {}
     stage_rows, case_rows, examples = [], [], {}
     relight_seconds = 0.0
     for spec in specs:
@@ -349,6 +382,11 @@ def run(quick: bool) -> dict:
                         "true": stages.light_maps(stages.environment_true(target.hdri_camera)),
                         "estimated": stages.light_maps(stages.environment_estimated(
                             as_host_stores(target.background)))}
+                if (spec.shape, target_name) not in checks and target_name in environments:
+                    checks[(spec.shape, target_name)] = {
+                        "subject": spec.shape, "target": target_name, "target_kind": scene.kind,
+                        **shading_check(stages, subject, lights[target_name],
+                                        environments[target_name]["true"])}
                 tick = time.perf_counter()
                 variants = relight_variants(stages, subject, source, target, prepared,
                                             environments.get(target_name, {}))
@@ -369,7 +407,8 @@ def run(quick: bool) -> dict:
                                                     source_name, target_name)
     timings["relight_cases_s"] = relight_seconds
     return {"stage_rows": stage_rows, "case_rows": case_rows, "examples": examples,
-            "timings": timings, "missing": stages.missing}
+            "shading_checks": list(checks.values()), "timings": timings,
+            "missing": stages.missing}
 
 
 def _example(subject, source, target, prepared, variants, source_name, target_name) -> dict:
@@ -385,6 +424,7 @@ def _example(subject, source, target, prepared, variants, source_name, target_na
 # --------------------------------------------------------------------------- aggregation
 
 KEYS = (("relit", "mae"), ("relit", "psnr"), ("relit", "ssim"), ("relit", "rel_linear"),
+        ("relit", "bias_stops"),
         ("composite", "mae"), ("composite", "psnr"), ("composite", "ssim"))
 PSNR_CAP = 99.0  # identical images (∞ dB) count as this when averaging
 
@@ -590,13 +630,15 @@ def _thumb(linear: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(tile, (width, CONTACT_TILE_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
-def save_png_small(path: Path, image: np.ndarray) -> None:
-    """PNG with a 256-colour palette (median cut, dithered): a third of the size, same look."""
+def save_png_small(path: Path, image: np.ndarray, budget_bytes: int = 700_000) -> None:
+    """Full-colour PNG, or a 256-colour palette PNG when that would exceed the byte budget."""
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(
-        path, optimize=True)
+    picture = Image.fromarray(image)
+    picture.save(path, optimize=True)
+    if path.stat().st_size > budget_bytes:
+        picture.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
 
 # -------------------------------------------------------------------------------- report
 
@@ -664,6 +706,9 @@ def _stage_lines(stages: dict) -> list[str]:
         ("albedo si-rel. error (pipeline)", "albedo_si_rel", 3),
         ("albedo si-rel. error (true F and normals)", "albedo_true_inputs_si_rel", 3),
         ("albedo si-rel. error: image itself as albedo", "albedo_is_image_si_rel", 3),
+        ("albedo si-rel., one scale per channel (pipeline)", "albedo_si_rel_per_channel", 3),
+        ("albedo si-rel., per channel: image as albedo", "albedo_is_image_si_rel_per_channel",
+         3),
         ("prepare time s (matte+geometry+albedo)", "prepare_s", 2),
     )
     lines = ["| measure (source scene kind →) | " + " | ".join(kinds) + " |",
@@ -672,6 +717,20 @@ def _stage_lines(stages: dict) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(
             _fmt(stages[k].get(key, float("nan")), digits) for k in kinds) + " |")
     return lines
+
+
+def _rounded(value, digits: int = 5):
+    """Floats to ``digits`` significant digits, recursively (keeps report.json small)."""
+    if isinstance(value, dict):
+        return {key: _rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item, digits) for item in value]
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if not math.isfinite(value) or value == 0 else float(f"{value:.{digits}g}")
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def write_report(result: dict, docs: Path, seconds: float, quick: bool) -> dict:
@@ -685,7 +744,7 @@ def write_report(result: dict, docs: Path, seconds: float, quick: bool) -> dict:
         "methods": METHODS, "scenes": [vars(s) for s in synthetic.SCENES],
         "subjects": [vars(s) for s in SUBJECTS], "missing_modules": result["missing"],
         "summary": summary, "stages": stages, "case_rows": result["case_rows"],
-        "stage_rows": result["stage_rows"],
+        "stage_rows": result["stage_rows"], "shading_checks": result["shading_checks"],
         "agreement": None if agreement is None else {
             "mean_relative_error": agreement["relit.rel_pixel_reference"],
             "max_relative_error": agreement["relit.rel_pixel_reference_max"],
@@ -694,7 +753,12 @@ def write_report(result: dict, docs: Path, seconds: float, quick: bool) -> dict:
             "vs_supersampled_truth_max": agreement["relit.rel_linear_max"]},
     }
     docs.mkdir(parents=True, exist_ok=True)
-    (docs / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "report.json").write_text(json.dumps(_rounded(report), separators=(",", ":")))
+    # the committed copy leaves out the per-case rows (hundreds of KB); the summaries it keeps
+    # are every number the report prints
+    compact = {key: value for key, value in report.items() if key != "case_rows"}
+    (docs / "report.json").write_text(json.dumps(_rounded(compact), indent=1))
     lines = _report_markdown(report, summary, stages, result)
     (docs / "REPORT.md").write_text("\n".join(lines) + "\n")
     return report
@@ -706,8 +770,9 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
     lines = [
         "# Relight quality report (synthetic ground truth)",
         "",
-        f"Made by `{report['command']}` in {report['seconds']:.0f} s on one CPU "
-        f"({report['machine']}); every number is in `report.json` next to this file.",
+        f"Made by `{report['command']}` in {report['seconds']:.0f} s, CPU only "
+        f"({report['machine']}); the numbers are in `report.json` next to this file (the "
+        "per-case rows in `bench/out/quality/report.json` after a run).",
         "",
         "## How the truth is made",
         "",
@@ -717,7 +782,9 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
         "the ellipsoid and the head) are rendered with an independent reference renderer "
         "(`relight_core/evaluation/synthetic.py`: direct integration of the panorama, no "
         "spherical harmonics, no `envmap`): Lambertian `albedo·E(n)/π` plus a normalised "
-        "Phong lobe (n = 32) of weight k_s at the mirror direction; no cast shadows. Each is "
+        "Phong lobe (n = 32) at the mirror direction weighted by k_s·F(n·v) (Schlick Fresnel, "
+        "F0 = 0.04, F90 = 0.35; k_s = 1, which the shading stage renders at shininess 1); no "
+        "cast shadows (local shading). Each is "
         "composited over a pinhole view (60° FOV) of the same panorama, exposed by the "
         "pano.py rule (0.18 / geometric mean). A *case* is a subject photographed in scene A "
         "(the input, quantised to 8-bit sRGB like a document) relit onto the background of "
@@ -736,7 +803,7 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
     for scene in synthetic.SCENES:
         lines.append(f"| {scene.name} | `{scene.hdri}` | {scene.yaw_deg:g}° / "
                      f"{scene.pitch_deg:g}° | {scene.kind} | {scene.reason} |")
-    lines += ["", "`dikhololo_night` is left out (a night sky lights nothing).",
+    lines += ["", "`dikhololo_night` is left out (a starry night sky is too dark to relight to).",
               f"Source scenes (A): {', '.join(SOURCE_SCENES)}; every other scene is a target (B).",
               "", "### What each row measures", ""]
     lines += [f"- **{name}**: {text}" for name, text in METHODS.items()]
@@ -771,11 +838,33 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
         lines.append("| vs super-sampled truth | " + " | ".join(
             f"{100 * v['relit.rel_linear']:.2f} % / {100 * v['relit.rel_linear_max']:.2f} %"
             for v in per_kind.values()) + " |")
+        lines += ["", "Where the error comes from (same comparison, per light component, per "
+                  "target scene; the mean over subjects):", "",
+                  "| target scene | kind | diffuse rel. error | specular rel. error | "
+                  "specular share of the light | relit rel. error |", "|---|---|---|---|---|---|"]
+        grouped: dict[str, list[dict]] = defaultdict(list)
+        for check in result["shading_checks"]:
+            grouped[check["target"]].append(check)
+        for target, checks in grouped.items():
+            def mean(key: str, checks: list[dict] = checks) -> float:
+                return float(np.mean([c[key] for c in checks]))
+            lines.append(f"| {target} | {checks[0]['target_kind']} | "
+                         f"{100 * mean('diffuse_rel'):.2f} % | {100 * mean('specular_rel'):.2f} %"
+                         f" | {100 * mean('specular_share'):.0f} % | "
+                         f"{100 * mean('relit_rel'):.2f} % |")
     lines += ["", "## Result: end to end against the baselines (per target scene kind)", ""]
     lines += _gain_lines(summary, result["case_rows"])
     lines += ["", "Negative percentages: the pipeline's composite error is that much lower.", "",
               "## Relit subject (inside the true matte)", ""]
     lines += _method_table(summary, "relit", methods)
+    lines += ["", "Exposure bias of the relit subject (stops; + too bright, − too dark; the "
+              "log₂ of the best single gain that matches the truth):", ""]
+    kinds = [k for k in (*synthetic.SCENE_KINDS, "all") if k in summary.get("paste", {})]
+    lines += ["| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    for method in methods:
+        if method in summary:
+            lines.append(f"| {method} | " + " | ".join(
+                f"{summary[method][k]['relit.bias_stops']:+.2f}" for k in kinds) + " |")
     lines += ["", "## Composite (subject + ring)", ""]
     lines += _method_table(summary, "composite", methods)
     lines += ["", "## Per stage (averaged over the portraits photographed in each source kind)",
@@ -790,7 +879,7 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
               "Rows: one case per target kind (the head subject). Columns: input, truth, "
               "pipeline composite, plain paste, Reinhard transfer, the pipeline's alpha, normals "
               "(estimated and true) and albedo.", ""]
-    if (DOCS_DIR / "contact_sheet.png").exists():
+    if result.get("contact_sheet"):
         lines += ["![real portraits](contact_sheet.png)", "",
                   "Real portraits: each portrait over several shared backgrounds, the pipeline's "
                   "composite next to a plain paste of its own cut-out.", ""]
@@ -800,10 +889,6 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
     timings = report["timings"]
     lines += ["", "## Time", "", " · ".join(f"{k} {v:.1f}" for k, v in timings.items()), ""]
     return lines
-
-
-DOCS_DIR = REPO / "docs" / "quality"
-OUT_DIR = REPO / "bench" / "out" / "quality"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -823,13 +908,14 @@ def main(argv: list[str] | None = None) -> int:
         result["missing"] += problems
         if sheet is not None:
             save_png_small(DOCS_DIR / "contact_sheet.png", sheet)
+            save_rgb(OUT_DIR / "contact_sheet.png", sheet)
+            result["contact_sheet"] = True
         result["timings"]["contact_sheet_s"] = time.perf_counter() - tick
     sheet = examples_sheet(result["examples"])
     save_rgb(OUT_DIR / "synthetic_examples.png", sheet)
     save_rgb(DOCS_DIR / "synthetic_examples.jpg", sheet, jpeg_quality=85)
     seconds = time.perf_counter() - start
     report = write_report(result, DOCS_DIR, seconds, args.quick)
-    (OUT_DIR / "report.json").write_text((DOCS_DIR / "report.json").read_text())
     (OUT_DIR / "REPORT.md").write_text((DOCS_DIR / "REPORT.md").read_text())
     print((DOCS_DIR / "REPORT.md").read_text())
     agreement = report["agreement"]

@@ -121,62 +121,51 @@ def _mean_byte(path: str) -> float:
     return sum(data) / max(len(data), 1) / 255.0
 
 
-def check_worker(python: str, log: Path) -> Finding:
-    """hello + ping + a real relight of the example portrait at CHECK_SIZE px."""
+def _relight_example(worker, python: str, log: Path, client: ModuleType, work: Path) -> dict:
+    """Relight a CHECK_SIZE copy of the bundled example, as a plug-in would."""
+    portrait, background = find_example("portrait"), find_example("background")
+    request = {
+        "portrait": _raw_example(python, portrait, work / "portrait.raw", log, client),
+        "background": _raw_example(python, background, work / "background.raw", log, client),
+        "output": {"dir": str(work), "dtype": "u8", "encoding": "srgb", "channel_order": "RGBA"},
+        "layers": ["alpha", "relit", "composite"],
+    }
+    return worker.request("relight", request)
+
+
+def check_worker(python: str, log: Path, relight: bool = True) -> Finding:
+    """hello + ping + (unless the models are broken) a real relight of the example portrait."""
     client = load_client()
     fix = f"see the worker's messages: {python} -m relight_core.worker   (or: {REINSTALL})"
-    portrait, background = find_example("portrait"), find_example("background")
+    has_example = find_example("portrait") is not None and find_example("background") is not None
     work = Path(tempfile.mkdtemp(prefix="relight-check-"))
     started = time.monotonic()
     try:
         with client.WorkerClient(python=python, start_timeout=120, idle_timeout=300) as worker:
             pong = worker.request("ping")
-            ping_s = time.monotonic() - started
+            ping = f"ping {time.monotonic() - started:.1f} s"
             if pong.get("protocol") != PROTOCOL:
                 return Finding("worker", False, f"protocol {pong.get('protocol')}", REINSTALL)
-            if portrait is None or background is None:
-                return Finding(
-                    "worker",
-                    True,
-                    f"ping ok in {ping_s:.1f} s (no examples/ to relight in this checkout)",
-                )
-            request = {
-                "portrait": _raw_example(python, portrait, work / "portrait.raw", log, client),
-                "background": _raw_example(
-                    python, background, work / "background.raw", log, client
-                ),
-                "output": {
-                    "dir": str(work),
-                    "dtype": "u8",
-                    "encoding": "srgb",
-                    "channel_order": "RGBA",
-                },
-                "layers": ["alpha", "relit", "composite"],
-            }
+            if not relight:
+                return Finding("worker", True, f"{ping} (relight skipped: repair the models)")
+            if not has_example:
+                return Finding("worker", True, f"{ping} (no examples/ to relight here)")
             relit_started = time.monotonic()
-            result = worker.request("relight", request)
+            result = _relight_example(worker, python, log, client, work)
+            relit_s = time.monotonic() - relit_started
         coverage = _mean_byte(result["layers"]["alpha"]["path"])
-        if not 0.02 < coverage < 0.98:
-            return Finding(
-                "worker",
-                False,
-                f"the matte of the example covers {coverage:.0%} of "
-                "the image: the pipeline is broken",
-                fix,
-            )
-        size = f"{result['width']}×{result['height']}"
-        return Finding(
-            "worker",
-            True,
-            f"ping {ping_s:.1f} s; relit the {size} example in "
-            f"{time.monotonic() - relit_started:.1f} s (person covers {coverage:.0%})",
-        )
     except client.WorkerError as error:
         return Finding("worker", False, f"{error.code}: {error.message}", fix)
     except (RuntimeError, KeyError, OSError) as error:
         return Finding("worker", False, str(error), fix)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if not 0.02 < coverage < 0.98:
+        detail = f"the example's matte covers {coverage:.0%} of the image: the pipeline is broken"
+        return Finding("worker", False, detail, fix)
+    size = f"{result['width']}×{result['height']}"
+    detail = f"{ping}; relit the {size} example in {relit_s:.1f} s (person covers {coverage:.0%})"
+    return Finding("worker", True, detail)
 
 
 def check_target(target: hosts.HostTarget) -> Finding:
@@ -225,8 +214,9 @@ def run_check(args: argparse.Namespace, layout: Layout) -> int:
         environment = check_environment(python, layout.log)
         report(environment)
         if environment.ok:
-            report(check_models(python, layout.log))
-            report(check_worker(python, layout.log))
+            models = check_models(python, layout.log)
+            report(models)
+            report(check_worker(python, layout.log, relight=models.ok))
     for target in _targets(args, record):
         report(check_target(target))
     if not any(f.name not in {"config", "environment", "models", "worker"} for f in findings):

@@ -110,12 +110,7 @@ def _show_live(line: str) -> None:
     print(f"\r\033[K    {line[:width]}", end="", flush=True)
 
 
-def run_logged(
-    command: list[str],
-    log: Path,
-    live: bool = False,
-    timeout: float | None = None,
-) -> tuple[int, str]:
+def run_logged(command: list[str], log: Path, live: bool = False) -> tuple[int, str]:
     """Run a command, appending its output to the log.
 
     Returns (exit code, the last meaningful output line). With `live` on a terminal, the newest
@@ -124,8 +119,8 @@ def run_logged(
     log.parent.mkdir(parents=True, exist_ok=True)
     live = live and sys.stdout.isatty()
     tail: deque[str] = deque(maxlen=6)
-    with open(log, "a", encoding="utf-8") as log_stream:
-        log_stream.write(f"\n$ {' '.join(command)}\n")
+    with open(log, "ab") as log_stream:  # bytes: a chunk may end inside a UTF-8 character
+        log_stream.write(f"\n$ {' '.join(command)}\n".encode())
         log_stream.flush()
         try:
             process = subprocess.Popen(
@@ -136,16 +131,15 @@ def run_logged(
                 env=child_env(),
             )
         except OSError as error:
-            log_stream.write(f"cannot start: {error}\n")
+            log_stream.write(f"cannot start: {error}\n".encode())
             return 127, f"cannot start {command[0]}: {error}"
-        started = time.monotonic()
         pending = b""
         assert process.stdout is not None
         while True:
             chunk = process.stdout.read1(4096)  # type: ignore[attr-defined]
             if not chunk:
                 break
-            log_stream.write(chunk.decode("utf-8", "replace"))
+            log_stream.write(chunk)
             pending += chunk
             # tqdm redraws with \r: treat it as a line end so progress shows live
             *lines, pending = pending.replace(b"\r", b"\n").split(b"\n")
@@ -155,13 +149,10 @@ def run_logged(
                     tail.append(text)
                     if live:
                         _show_live(text)
-            if timeout is not None and time.monotonic() - started > timeout:
-                process.kill()
-                break
         if pending.strip():
             tail.append(pending.decode("utf-8", "replace").strip())
         code = process.wait()
-        log_stream.write(f"[exit {code}]\n")
+        log_stream.write(f"[exit {code}]\n".encode())
     if live:
         _clear_line()
     return code, _meaningful(tail)

@@ -32,7 +32,7 @@ import numpy as np
 from .envmap import sh_basis
 
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
-RIDGE = (0.0, 0.02, 0.02, 0.02, 0.2, 0.2, 0.2, 0.2, 0.2)  # band-2 terms are least constrained
+RIDGE = (0.0, 0.005, 0.005, 0.005, 0.05, 0.05, 0.05, 0.05, 0.05)  # band-2 terms are least constrained
 HUBER_K = 1.345
 IRLS_ITERATIONS = 6
 MAX_FIT_SAMPLES = 40_000

@@ -272,7 +272,7 @@ class WorkerClient:
         if hello.get("type") != "hello":
             raise self._fail(PROTOCOL_ERROR, f"the worker did not say hello: {hello!r}")
         if hello.get("protocol") != PROTOCOL:
-            self.close()
+            self.kill()
             raise WorkerError(
                 PROTOCOL_ERROR,
                 f"the worker speaks protocol {hello.get('protocol')}, this plug-in {PROTOCOL}; "

@@ -58,8 +58,11 @@ class EstimatorParams:
                                      # clear sky away from the sun is several times darker than
                                      # around it (CIE clear-sky distribution)
     tint_trust: float = 0.5          # share of the grey-world tint credited to the light
-    min_sky_fraction: float = 0.5    # daylight sky in the top third that implies a hidden sun
+    min_sky_fraction: float = 0.5    # clear sky in the top third that implies a hidden sun
+    clear_sky_blueness: float = 0.4  # (B − R) / B of a clear daylight sky (linear; grey ≈ 0)
+    sky_min_level: float = 0.25      # a sky lit by day is at least this × the photo's median
     min_white_core: float = 0.1      # share of a sun's blob clipped in all three channels
+    min_open_sky: float = 0.35       # share of smooth (sky) pixels around a sun, 1/10 frame
     glare_level: float = 0.5         # median luminance around a blob that marks it as a sun
     min_key_share: float = 0.5       # a visible blob is the key only if its irradiance is at
                                      # least this × the ambient facing it (else stars, specks)
@@ -71,6 +74,8 @@ class EstimatorParams:
     compact_gain: float = 25.0       # a clipped compact source is this much brighter than 1
     key_to_ambient: float = 4.0      # at most this × the ambient irradiance facing it (a sun ~3)
     scene_albedo: float = 0.18       # mean reflectance outdoors (the 18 % grey rule)
+    min_surface_share: float = 0.25  # surfaces (not sky, not clipped) needed in the frame for
+                                     # their brightness to tell the light (a sky photo cannot)
     indoor_albedo: float = 0.35      # mean reflectance of rooms (IES: walls 0.5, floors 0.2-0.3)
     overhead_size_deg: float = 30.0  # angular radius of the assumed overhead light (soft)
     brightness_tolerance: float = 1.5  # ambient may exceed the brightness-implied light by this
@@ -299,7 +304,7 @@ def _blur_pano(pano: np.ndarray, sigma_deg: float) -> np.ndarray:
 
 
 def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
-                back_gain: float) -> np.ndarray:
+                back_gain: float, overcast: float = 0.0) -> np.ndarray:
     """Khan-style environment from the photo: front = photo, back = its mirror, outside blurred."""
     dirs = envmap.direction_grid(PANO_HEIGHT)
     col, row, seen = wrap.pixel_of(dirs)
@@ -316,6 +321,11 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
         extended = cv2.remap(strip, col, np.zeros_like(row), cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
         sharp = np.where(outside[..., None], extended, sharp)
+    if overcast > 0:
+        # an overcast sky (and, alike, a room's ceiling light) brightens toward the zenith:
+        # CIE standard overcast sky, L(e) ∝ 1 + 2 sin(elevation), zenith = 3 × horizon
+        rise = (1 + 2 * np.sin(np.maximum(elevation, top))) / (1 + 2 * math.sin(top))
+        sharp = sharp * (1 + overcast * (rise - 1))[..., None]
     unseen = (dirs[..., 2] > 0) | (elevation > top)
     sharp = np.where(unseen[..., None], sharp * back_gain, sharp)
     blurred = _blur_pano(sharp, params.blur_deg)
@@ -357,27 +367,34 @@ def _lit_colour(photo: np.ndarray, mask: np.ndarray | None, params: EstimatorPar
     return np.clip(colour, 0.2, 5.0)
 
 
-def _sky_fraction(photo: np.ndarray, clipped: np.ndarray) -> float:
-    """Share of the photo's top third that looks like daylight sky: blue-ish (B ≥ R), smooth,
-    and brighter than the photo's median (a night sky or a dark ceiling is not)."""
-    top = photo[: max(1, photo.shape[0] // 3)]
-    lum = envmap.luminance(top)
+def _clear_sky_mask(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> np.ndarray:
+    """Pixels that look like clear daylight sky: smooth, not dark, and clearly blue (Rayleigh
+    scattering makes a clear sky's linear red at most ~0.6 × its blue; overcast, haze, night
+    skies and tinted glass are near grey)."""
+    lum = envmap.luminance(photo)
     smooth = cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)
-    is_sky = ((top[..., 2] >= top[..., 0]) & (np.abs(smooth) < 0.15)
-              & (lum > float(np.median(envmap.luminance(photo)))) & ~clipped[: top.shape[0]])
-    return float(is_sky.mean())
+    blueness = (photo[..., 2] - photo[..., 0]) / (photo[..., 2] + 1e-3)
+    not_dark = lum > params.sky_min_level * float(np.median(lum))
+    return (blueness >= params.clear_sky_blueness) & (np.abs(smooth) < 0.15) & not_dark & ~clipped
 
 
-def _is_sun_like(photo: np.ndarray, mask: np.ndarray, params: EstimatorParams) -> bool:
+def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
+                 params: EstimatorParams) -> bool:
     """A source far brighter than the clip level saturates every channel in its core and
     blooms: the pixels just around it are bright too (a lamp with a hard edge or a coloured
-    glow clipped in one channel does neither)."""
+    glow clipped in one channel does neither). And a sun sits in open sky, whose brightness
+    varies slowly around it; a lamp is set in a ceiling's structure (beams, fittings)."""
     white = float(np.mean(photo[mask].min(axis=1) >= params.clip_level))
     if white < params.min_white_core:
         return False
     ring = cv2.dilate(mask.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool) & ~mask
-    return bool(ring.any()) and float(np.median(envmap.luminance(photo[ring]))) >= \
-        params.glare_level
+    if not ring.any() or float(np.median(envmap.luminance(photo[ring]))) < params.glare_level:
+        return False
+    around = cv2.dilate(mask.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    around &= ~clipped
+    lum = envmap.luminance(photo)
+    smooth = np.abs(cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)) < 0.15
+    return bool(around.any()) and float(smooth[around].mean()) >= params.min_open_sky
 
 
 def _lum_irradiance(sh: np.ndarray, normal: np.ndarray) -> float:
@@ -389,15 +406,21 @@ def _lum_irradiance(sh: np.ndarray, normal: np.ndarray) -> float:
 _SCENE_NORMAL = np.array([0.0, 1.0, 0.0])
 
 
-def _scene_irradiance(photo: np.ndarray, clipped: np.ndarray, albedo: float) -> float | None:
+def _scene_irradiance(photo: np.ndarray, clipped: np.ndarray, not_surface: np.ndarray,
+                      albedo: float, params: EstimatorParams) -> float | None:
     """Irradiance the typical surface in view receives, judged from its brightness.
 
     Surfaces of mean albedo ρ lit by E have radiance ρE/π, so the photo's typical (median)
     unclipped luminance L says E = π·L/ρ on the typical surface (mostly the ground: up).
-    None when too little of the photo is unclipped to tell.
+    Clipped pixels and sky (``not_surface``) are not surfaces; None when too few are left to
+    tell.
     """
-    lum = envmap.luminance(photo)[~clipped]
-    if lum.size < 0.05 * clipped.size:
+    if np.mean(~not_surface) < params.min_surface_share:
+        return None
+    # the lower half of a level photo is mostly ground, which faces up
+    lower = slice(photo.shape[0] // 2, None)
+    lum = envmap.luminance(photo[lower])[~not_surface[lower]]
+    if lum.size < params.min_surface_share * not_surface[lower].size:
         return None
     return math.pi * float(np.median(lum)) / albedo
 
@@ -430,7 +453,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     compact = [i for i in range(len(areas))
                if inside[i] and areas[i] * pixel_sr < params.compact_max_sr]
     key_label = (max(compact, key=lambda i: areas[i]) + 1) if compact else 0
-    if key_label and not _is_sun_like(photo, labels == key_label, params):
+    if key_label and not _is_sun_like(photo, labels == key_label, clipped, params):
         key_label = 0  # a lamp, window or coloured glow: bright ambient, not a sun
     key_mask = labels == key_label if key_label else np.zeros_like(clipped)
 
@@ -464,32 +487,51 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         notes.append("key light: compact clipped source in the photo")
     else:
         colour = _surface_light_colour(photo, clipped, params)
-        if _sky_fraction(photo, clipped) >= params.min_sky_fraction:
-            # daylight sky but no sun in view: the sun is behind the photographer
-            elevation = math.radians(params.hidden_key_elevation_deg)
-            direction = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-            albedo, size_deg = params.scene_albedo, params.key_size_deg
-            notes.append("key light: none visible under daylight sky, assumed behind the camera")
-        else:
-            # indoors, night or overcast: the missing light comes from above (ceiling, sky)
-            direction = np.array([0.0, 1.0, 0.0])
-            albedo, size_deg = params.indoor_albedo, params.overhead_size_deg
-            notes.append("key light: none visible, broad light assumed overhead")
+        sky = _clear_sky_mask(photo, clipped, params)
+        # the sun is out (not behind clouds) about as surely as the sky above is clear; a
+        # clear sky with no sun in view means the sun is behind the photographer
+        sun_out = float(np.clip(sky[: max(1, sky.shape[0] // 3)].mean()
+                                / params.min_sky_fraction, 0.0, 1.0))
+        albedo = sun_out * params.scene_albedo + (1 - sun_out) * params.indoor_albedo
+        # unseen sky or ceiling: brighter toward the zenith as far as the sky is clouded
+        overcast = 1.0 - sun_out
+        ambient_pano = _wrap_photo(ambient_photo, wrap, params, params.back_gain, overcast)
+        sh_ambient = envmap.project_sh(ambient_pano)
         # the light must make the scene in view as bright as the photo shows it: what the
-        # wrapped ambient lacks comes from the hidden key; if the ambient is far brighter than
+        # wrapped ambient lacks comes from the hidden sun and, for the clouded share, from a
+        # broad light overhead (ceiling, overcast sky); if the ambient is far brighter than
         # the surfaces allow, the unseen part of it is dimmed instead
-        wanted = _scene_irradiance(photo, clipped, albedo)
+        wanted = _scene_irradiance(photo, clipped, clipped | sky, albedo, params)
         have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
-        facing = max(float(direction @ _SCENE_NORMAL), 0.2)
-        strength = max(wanted - have, 0.0) / facing if wanted is not None else 0.0
-        if wanted is not None and have > params.brightness_tolerance * wanted:
+        deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
+        elevation = math.radians(params.hidden_key_elevation_deg)
+        sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
+        overhead = np.array([0.0, 1.0, 0.0])
+        sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * colour
+        overhead_flux = overcast * deficit * colour
+        # the larger share is the key light, the other joins the ambient
+        if sun_out >= 0.5:
+            direction, size_deg, key_flux = sun, params.key_size_deg, sun_flux
+            ambient_pano = _splat_key(ambient_pano, overhead, overhead_flux,
+                                      params.overhead_size_deg)
+            notes.append(f"key light: none visible under a clear sky ({sun_out:.0%}), "
+                         "assumed behind the camera")
+        else:
+            direction, size_deg, key_flux = overhead, params.overhead_size_deg, overhead_flux
+            ambient_pano = _splat_key(ambient_pano, sun, sun_flux, params.key_size_deg)
+            notes.append("key light: none visible, broad light assumed overhead")
+        strength = float(key_flux @ envmap.LUMINANCE) / max(float(colour @ envmap.LUMINANCE),
+                                                              1e-9)
+        # dim only what no plausible reflectance explains: the darkest (outdoor) albedo
+        # gives the most light the surfaces can have received
+        most = _scene_irradiance(photo, clipped, clipped | sky, params.scene_albedo, params)
+        if most is not None and have > params.brightness_tolerance * most:
             seen_only = _lum_irradiance(envmap.project_sh(
-                _wrap_photo(ambient_photo, wrap, params, 0.0)), _SCENE_NORMAL)
-            gain = (params.brightness_tolerance * wanted - seen_only) / max(have - seen_only,
-                                                                           1e-9)
+                _wrap_photo(ambient_photo, wrap, params, 0.0, overcast)), _SCENE_NORMAL)
+            gain = (params.brightness_tolerance * most - seen_only) / max(have - seen_only,
+                                                                          1e-9)
             gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
-            ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain)
-            sh_ambient = envmap.project_sh(ambient_pano)
+            ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain, overcast)
             notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
     key_irradiance = max(strength, 0.0) * colour
     env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)

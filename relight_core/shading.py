@@ -10,9 +10,13 @@ panorama prefiltered with normalised Phong lobes of exponents 1, 16, 32, 64 (eac
 of the normal, reflection-vector lookup coordinates, Fresnel factor), built once.
 
 ``Surface.render(maps, yaw_deg, strength, shininess) -> (shading (H,W,3), specular (H,W,3))``
-* shading = E(n)/π = [E_ambient(n) + key_irradiance · max(0, n·l) · visibility] / π, where the
-  visibility comes from marching the height field toward the key light (cast shadows: nose on
-  cheek, eye sockets, chin on neck), softened by the light's angular size.
+* shading = E(n)/π = M₁(n) + visibility · key_irradiance · max(0, n·l) / π, where M₁ is the
+  *diffuse light map*: the panorama without its key light, convolved with the normalised cosine
+  lobe — exactly a Phong n = 1 prefilter (∫ L (1+1)/2π cos = E/π) — looked up by the normal,
+  and the key light is added analytically, with its shadows. The visibility comes from
+  marching the height field toward the key light (cast shadows: nose on cheek, eye sockets,
+  chin on neck), softened by the light's angular size. (An order-2 SH of the ambient light
+  would be 3–4 % off on a dawn sky; the map is exact to its sampling.)
 * specular = amount · Fresnel(n·v) · Σ_k w_k(pixel) · M_k(r), r the mirror direction of the view
   vector, M_k the Phong-prefiltered maps: sharp lobes on skin, broad ones on hair and cloth.
 
@@ -52,6 +56,7 @@ class LightMaps:
     key_irradiance: np.ndarray    # (3,)
     key_size_deg: float
     specular_maps: list[np.ndarray]  # 4 × (32, 64, 3)
+    diffuse_map: np.ndarray          # (32, 64, 3) E/π of the ambient light (key excluded)
 
     @classmethod
     def from_environment(cls, env) -> LightMaps:
@@ -60,10 +65,36 @@ class LightMaps:
         source = envmap.downsample_pano(env.pano, PREFILTER_SOURCE_HEIGHT)
         maps = [envmap.phong_prefilter(source, n, SPECULAR_MAP_HEIGHT)
                 for n in SPECULAR_EXPONENTS]
+        # The key enters the diffuse shading analytically (with its shadows), so the diffuse map
+        # is made from the panorama with the key painted out.
+        ambient = remove_key(env.pano, env.key_direction, env.key_irradiance, env.key_size_deg)
+        diffuse = envmap.phong_prefilter(ambient, 1.0, SPECULAR_MAP_HEIGHT)
         return cls(sh_ambient=np.asarray(env.sh_ambient, np.float32),
                    key_direction=np.asarray(env.key_direction, np.float32),
                    key_irradiance=np.asarray(env.key_irradiance, np.float32),
-                   key_size_deg=float(env.key_size_deg), specular_maps=maps)
+                   key_size_deg=float(env.key_size_deg), specular_maps=maps,
+                   diffuse_map=np.maximum(diffuse, 0.0).astype(np.float32))
+
+
+def remove_key(pano: np.ndarray, direction: np.ndarray, irradiance: np.ndarray,
+               size_deg: float) -> np.ndarray:
+    """The panorama with its key light painted out: texels within a small cap around the key
+    direction take the median colour of the ring around the cap (however the key was drawn —
+    a sun with its glare, a splat — its flux leaves with it)."""
+    if not np.any(np.asarray(irradiance) > 0):
+        return pano
+    height = pano.shape[0]
+    dirs = envmap.direction_grid(height)
+    angle = np.degrees(np.arccos(np.clip(dirs @ np.asarray(direction, np.float32), -1, 1)))
+    texel_deg = 180.0 / height
+    cap = max(4.0 * size_deg, 3.0 * texel_deg, 4.0)
+    inside = angle < cap
+    ring = (angle >= cap) & (angle < 1.6 * cap)
+    if not ring.any():
+        return pano
+    out = pano.copy()
+    out[inside] = np.median(pano[ring], axis=0)
+    return out
 
 
 def specular_weights(shininess: float, glossy: bool) -> np.ndarray:
@@ -82,10 +113,13 @@ def specular_weights(shininess: float, glossy: bool) -> np.ndarray:
     return weights
 
 
+NO_SURFACE = -1e9  # height of "nothing": the background and beyond the frame cast no shadow
+
+
 def _shift(values: np.ndarray, d_row: int, d_col: int) -> np.ndarray:
-    """values[r + d_row, c + d_col] with zeros outside (the background casts no shadow)."""
+    """values[r + d_row, c + d_col], NO_SURFACE outside the frame."""
     height, width = values.shape
-    out = np.zeros_like(values)
+    out = np.full_like(values, NO_SURFACE)
     if abs(d_row) >= height or abs(d_col) >= width:
         return out
     src_r = slice(max(d_row, 0), height + min(d_row, 0))
@@ -101,7 +135,8 @@ def key_visibility(height: np.ndarray, direction: np.ndarray, size_deg: float) -
 
     Horizon mapping: along the light's direction in the image the highest elevation angle of
     the surface ahead is compared with the light's elevation; the penumbra spans the light's
-    angular size (a sun: hard; a window or overcast key: soft).
+    angular size (a sun: hard; a window or overcast key: soft). Pixels with height ≤ 0 are no
+    surface (background) and occlude nothing.
     """
     direction = np.asarray(direction, np.float64)
     planar = math.hypot(direction[0], direction[1])
@@ -112,9 +147,10 @@ def key_visibility(height: np.ndarray, direction: np.ndarray, size_deg: float) -
     reach = SHADOW_REACH * max(height.shape)
     steps = np.unique(np.round(np.geomspace(1.0, reach, SHADOW_STEPS)))
     bias = 0.5
+    occluders = np.where(height > 0, height, NO_SURFACE).astype(np.float32)
     max_slope = np.full(height.shape, -np.inf, np.float32)
     for t in steps:
-        ahead = _shift(height, int(round(t * step_row)), int(round(t * step_col)))
+        ahead = _shift(occluders, int(round(t * step_row)), int(round(t * step_col)))
         np.maximum(max_slope, (ahead - height - bias) / t, out=max_slope)
     horizon = np.arctan(max_slope)
     softness = math.radians(2.0 * max(size_deg, MIN_KEY_SIZE_DEG))
@@ -128,18 +164,27 @@ class Surface:
     def __init__(self, normals: np.ndarray, height: np.ndarray, skin_weight: np.ndarray):
         self.shape = normals.shape[:2]
         self.normals = normals.reshape(-1, 3).astype(np.float32)
-        self.basis = envmap.sh_basis(self.normals).astype(np.float32)  # (N, 9)
+        u_n, v_n = envmap.dirs_to_uv(self.normals)
+        self.normal_x, self.normal_y = self._map_coords(u_n, v_n)
         n_dot_v = np.clip(self.normals[:, 2], 0.0, 1.0)
         reflection = 2.0 * n_dot_v[:, None] * self.normals - VIEW
-        u, v = envmap.dirs_to_uv(reflection)
-        map_h, map_w = SPECULAR_MAP_HEIGHT, 2 * SPECULAR_MAP_HEIGHT
-        self.map_x = (u * map_w - 0.5).astype(np.float32).reshape(self.shape)
-        self.map_y = np.clip(v * map_h - 0.5, 0, map_h - 1).astype(np.float32).reshape(self.shape)
+        self.map_x, self.map_y = self._map_coords(*envmap.dirs_to_uv(reflection))
         fresnel = FRESNEL_F0 + (FRESNEL_GRAZING - FRESNEL_F0) * (1.0 - n_dot_v) ** 5
         self.fresnel = fresnel.astype(np.float32).reshape(self.shape)
         self.skin_weight = np.clip(skin_weight, 0.0, 1.0).astype(np.float32)
         self.height_small, self.shadow_scale = self._small_height(height)
         self._visibility_cache: dict[tuple, np.ndarray] = {}
+
+    def _map_coords(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Panorama (u, v) → pixel coordinates in the light maps, for cv2.remap."""
+        map_h, map_w = SPECULAR_MAP_HEIGHT, 2 * SPECULAR_MAP_HEIGHT
+        x = (u * map_w - 0.5).astype(np.float32).reshape(self.shape)
+        y = np.clip(v * map_h - 0.5, 0, map_h - 1).astype(np.float32).reshape(self.shape)
+        return x, y
+
+    def _lookup(self, light_map: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return cv2.remap(np.ascontiguousarray(light_map, np.float32), x, y, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_WRAP)
 
     def _small_height(self, height: np.ndarray) -> tuple[np.ndarray, float]:
         long_side = max(height.shape)
@@ -166,26 +211,29 @@ class Surface:
                shininess: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
         """→ (shading (H, W, 3) = E/π, specular (H, W, 3)), both scaled by ``strength``."""
         rotation = envmap.rotation_y(yaw_deg)
-        sh = envmap.rotate_sh(maps.sh_ambient, yaw_deg) if yaw_deg % 360 else maps.sh_ambient
         key_direction = (rotation @ maps.key_direction).astype(np.float32)
-        coefficients = (sh * envmap.COSINE_LOBE[:, None] / math.pi).astype(np.float32)
-        ambient = np.maximum(self.basis @ coefficients, 0.0)
+        diffuse_map = maps.diffuse_map
+        if yaw_deg % 360:
+            diffuse_map = envmap.rotate_pano(diffuse_map, yaw_deg)
+        shading = self._lookup(diffuse_map, self.normal_x, self.normal_y)
         has_key = bool(np.any(maps.key_irradiance > 0))
         visibility = None
         if has_key:
-            visibility = self.visibility(key_direction, maps.key_size_deg).reshape(-1)
-            n_dot_l = np.maximum(self.normals @ key_direction, 0.0) * visibility
-            ambient += n_dot_l[:, None] * (maps.key_irradiance / math.pi)[None, :]
-        shading = (ambient * strength).reshape(*self.shape, 3)
+            visibility = self.visibility(key_direction, maps.key_size_deg)
+            lit = visibility * np.maximum(self.normals @ key_direction, 0.0).reshape(self.shape)
+            shading += lit[..., None] * (maps.key_irradiance / math.pi)[None, None, :]
+        np.maximum(shading, 0.0, out=shading)
+        shading *= strength
 
         specular = self._specular(maps, yaw_deg, shininess)
         if has_key:
             # the key's share of the reflected light is shadowed with it
             key_lum = float(maps.key_irradiance @ envmap.LUMINANCE)
+            sh = envmap.rotate_sh(maps.sh_ambient, yaw_deg)
             ambient_lum = float(np.maximum(
                 envmap.irradiance_sh(sh, key_direction[None])[0], 0.0) @ envmap.LUMINANCE)
             key_share = key_lum / max(key_lum + ambient_lum, 1e-9)
-            factor = 1.0 - key_share + key_share * visibility.reshape(self.shape)
+            factor = 1.0 - key_share + key_share * visibility
             specular *= factor[..., None]
         specular *= strength
         return shading.astype(np.float32), specular.astype(np.float32)
@@ -194,14 +242,13 @@ class Surface:
         amount = SPECULAR_GAIN * float(np.clip(shininess, 0.0, 1.0))
         if amount <= 0:
             return np.zeros((*self.shape, 3), np.float32)
-        rotated = [envmap.rotate_pano(m, yaw_deg) if yaw_deg % 360 else m
-                   for m in maps.specular_maps]
         looked_up = []
         for glossy in (True, False):
             weights = specular_weights(shininess, glossy)
-            blended = sum(w * m for w, m in zip(weights, rotated, strict=True) if w > 0)
-            looked_up.append(cv2.remap(np.ascontiguousarray(blended, np.float32), self.map_x,
-                                       self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP))
+            blended = sum(w * m for w, m in zip(weights, maps.specular_maps, strict=True) if w > 0)
+            if yaw_deg % 360:
+                blended = envmap.rotate_pano(blended, yaw_deg)
+            looked_up.append(self._lookup(blended, self.map_x, self.map_y))
         skin = self.skin_weight[..., None]
         material = skin + (1.0 - skin) * NON_SKIN_SPECULAR
         mixed = looked_up[0] * skin + looked_up[1] * (1.0 - skin)

@@ -352,16 +352,16 @@ class Worker:
         return self._engine
 
     def _progress(self, job: Job) -> Callable[[str, float], None]:
-        last_sent = [0.0]
+        last = {"time": 0.0, "stage": None}
 
         def report(stage: str, fraction: float, message: str = "") -> None:
             if job.cancel.is_set():
                 raise Cancelled()
             now = time.monotonic()
-            # At most ~10 events a second, but every stage's start and end get through.
-            if now - last_sent[0] < 0.1 and 0.0 < fraction < 1.0:
+            # At most ~10 events a second within a stage; a new stage always gets through.
+            if now - last["time"] < 0.1 and stage == last["stage"] and 0.0 < fraction < 1.0:
                 return
-            last_sent[0] = now
+            last.update(time=now, stage=stage)
             self.send({"id": job.request_id, "type": "progress", "stage": str(stage),
                        "fraction": max(0.0, min(1.0, float(fraction))),
                        "message": message or str(stage)})

@@ -392,6 +392,37 @@ def test_rerun_repairs_an_interrupted_install(fake_home, models_dir):
     assert snapshot(home) == before
 
 
+def test_a_killed_install_is_recorded_finished_and_removed(fake_home, monkeypatch):
+    """Killed halfway through copying: the record already lists what may exist; the next
+    run finishes the job, and --uninstall still leaves the profiles as they were."""
+    from installer import record as record_module
+    from installer.plugins import install_plugins
+
+    home, env = fake_home
+    before = snapshot(home)
+    record = record_module.Record(home / ".local" / "share" / "relight" / "install-record.json")
+    writes = {"count": 0}
+    real_write = record_module.atomic_write_bytes
+
+    def dies_on_the_fifth_file(path, data, mode=None):
+        writes["count"] += 1
+        if writes["count"] == 5:
+            raise KeyboardInterrupt
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(record_module, "atomic_write_bytes", dies_on_the_fifth_file)
+    with pytest.raises(KeyboardInterrupt):
+        install_plugins(installed_targets(home), REPO, record)
+    saved = record_module.Record.load(record.path)
+    written = [p for p in (home / ".config" / "GIMP").rglob("relight*") if p.is_file()]
+    assert written and all(str(p) in saved.files for p in written)
+    finished = run_installer(env, "--python", sys.executable, "--skip-models")
+    assert finished.returncode == 0
+    assert run_installer(env, "--check", "--python", sys.executable).returncode == 0
+    assert run_installer(env, "--uninstall").returncode == 0
+    assert snapshot(home) == before
+
+
 def test_missing_hosts_are_reported_not_fatal(tmp_path, models_dir):
     home = tmp_path / "empty-home"
     home.mkdir()

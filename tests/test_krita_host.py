@@ -42,7 +42,8 @@ def require_host() -> None:
         pytest.skip(message)
 
 
-def install_plugin(resource_dir: Path, kritarc: Path, config: Path, python: str) -> None:
+def install_plugin(resource_dir: Path, kritarc: Path, config: Path, python: str,
+                   models: str) -> None:
     """Install Relight into Krita the way installer/install.py does (--no-detect --krita).
 
     Keep this the only place that knows the layout, so it can be swapped for
@@ -57,7 +58,7 @@ def install_plugin(resource_dir: Path, kritarc: Path, config: Path, python: str)
     shutil.copy2(REPO / "relight_core" / "client.py", pykrita / "relight" / "relight_client.py")
     enable_in_kritarc(kritarc, "relight")
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps({"python": python, "models_dir": "", "version": "0.1.0",
+    config.write_text(json.dumps({"python": python, "models_dir": models, "version": "0.1.0",
                                   "protocol": 1}))
 
 
@@ -91,7 +92,11 @@ def krita_run(tmp_path_factory):
     kritarc = dirs["config"] / "kritarc"
     config = dirs["config"] / "relight" / "config.json"
     python = os.environ.get("RELIGHT_TEST_WORKER_PYTHON", sys.executable)
-    install_plugin(resource_dir, kritarc, config, python)
+    # Krita runs with a temporary XDG_DATA_HOME: point the worker at the real model store.
+    from relight_core.models import models_dir
+
+    models = str(models_dir())
+    install_plugin(resource_dir, kritarc, config, python, models)
     install_driver(resource_dir, kritarc)
     job = {"out_dir": str(dirs["out"]), "portrait": str(PORTRAIT),
            "background": str(BACKGROUND), "hdri": str(HDRI)}
@@ -102,9 +107,9 @@ def krita_run(tmp_path_factory):
         "XDG_DATA_HOME": str(dirs["data"]), "XDG_CACHE_HOME": str(dirs["cache"]),
         "XDG_RUNTIME_DIR": str(dirs["rt"]), "RELIGHT_CONFIG": str(config),
         "RELIGHT_KRITA_DRIVER": str(root / "job.json"), "OMP_NUM_THREADS": "1",
-        "RELIGHT_KRITA_DEBUG": "1",
+        "RELIGHT_KRITA_DEBUG": "1", "RELIGHT_MODELS_DIR": models,
     }
-    for name in ("RELIGHT_MODELS_DIR", "RELIGHT_PYTHON"):
+    for name in ("RELIGHT_PYTHON",):
         if name in os.environ:
             env[name] = os.environ[name]
     command = ["timeout", "-k", "10", str(KRITA_TIMEOUT_S + 30), "xvfb-run", "-a", "-s",
@@ -121,7 +126,9 @@ def krita_run(tmp_path_factory):
     result = json.loads(result_path.read_text())
     screenshot_to = os.environ.get("RELIGHT_KRITA_SCREENSHOT")
     if screenshot_to and (dirs["out"] / "krita-docker.png").exists():
-        shutil.copy2(dirs["out"] / "krita-docker.png", screenshot_to)
+        # 256-colour PNG at 75 %: the docs copy stays under 300 KB
+        subprocess.run(["convert", str(dirs["out"] / "krita-docker.png"), "-resize", "75%",
+                        "-colors", "128", f"PNG8:{screenshot_to}"], check=True, timeout=60)
     return {"result": result, "out": dirs["out"], "log": log, "rc": completed.returncode}
 
 
@@ -182,6 +189,17 @@ def test_plugin_loads_with_docker_and_action(krita_run):
     assert result["dockers_found"] >= 1
     assert result["action_found"]
     assert result.get("done"), result["log"][-5:]
+
+
+def test_action_sits_under_tools_scripts(krita_run):
+    assert krita_run["result"]["action_menu"] == ["Tools", "Scripts"]
+
+
+def test_first_pass_shows_progress_and_cancels(krita_run):
+    case = krita_run["result"]["cases"]["cancel"]
+    assert case["outcome"] == "cancelled", case["message"]
+    assert case["visible"] and case["progress"] > 0
+    assert case["state"] == "idle" and case["message"] == "Cancelled."
 
 
 def test_action_on_8bit_document(krita_run):

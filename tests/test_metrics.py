@@ -101,6 +101,9 @@ def test_scale_invariant_error_forgives_a_global_scale_only():
     assert metrics.best_scale(2.5 * true, true) == pytest.approx(0.4)
     tinted = true * np.array([1.0, 1.0, 0.5])  # a colour cast is not a global scale
     assert metrics.scale_invariant_relative_error(tinted, true) > 0.05
+    # ... unless each channel gets its own scale (white balance forgiven too)
+    assert metrics.scale_invariant_relative_error(tinted, true, per_channel=True) == \
+        pytest.approx(0.0, abs=1e-9)
     # hand case: pred = (1, 1), true = (1, 3): s = 2, residual (1, 1) → si-MSE = 1
     assert metrics.scale_invariant_mse(np.array([1.0, 1.0]), np.array([1.0, 3.0])) == \
         pytest.approx(1.0)

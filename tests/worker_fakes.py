@@ -75,13 +75,15 @@ class Relighter:
         if size is not None:
             step = max(1, int(np.ceil(max(rgb.shape[:2]) / size)))
             rgb, alpha = rgb[::step, ::step], alpha[::step, ::step]
-            if background_linear is not None:
-                background_linear = background_linear[::step, ::step]
         alpha = alpha.astype(np.float32)
         shading = np.full_like(rgb, 2.0 * settings.strength)
         specular = np.full_like(rgb, 0.1)
         relit = rgb * shading + specular
-        back = background_linear if background_linear is not None else np.zeros_like(rgb)
+        back = np.zeros_like(rgb)
+        if background_linear is not None:  # nearest-neighbour stretch, enough for a fake
+            rows = np.arange(rgb.shape[0]) * background_linear.shape[0] // rgb.shape[0]
+            cols = np.arange(rgb.shape[1]) * background_linear.shape[1] // rgb.shape[1]
+            back = background_linear[rows][:, cols, :3]
         composite = relit * alpha[..., None] + back * (1 - alpha[..., None])
         normals = np.zeros_like(rgb)
         normals[..., 2] = 1.0

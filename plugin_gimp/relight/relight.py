@@ -214,6 +214,15 @@ def build_layers(image, portrait, result: dict, options: dict, fmt: PixelFormat)
     parent = portrait.get_parent()
     group = Gimp.GroupLayer.new(image, GROUP_NAME)
     image.insert_layer(group, parent, image.get_item_position(portrait))
+    try:
+        fill_group(image, group, plan, files, (x, y), fmt)
+    except Exception:
+        image.remove_layer(group)  # never leave half a result in the user's image
+        raise
+    return group
+
+
+def fill_group(image, group, plan: list[tuple], files: dict, offsets: tuple, fmt: PixelFormat):
     intrinsics = None
     position = 0
     for name, source, mode, visible, in_intrinsics in plan:
@@ -230,14 +239,13 @@ def build_layers(image, portrait, result: dict, options: dict, fmt: PixelFormat)
         else:
             image.insert_layer(layer, group, position)
             position += 1
-        layer.set_offsets(x, y)
+        layer.set_offsets(*offsets)
         fill_drawable(layer, descriptor, fmt.colour)
         layer.set_visible(visible)
         if name == "Relit":
             add_matte_mask(layer, files["alpha"], fmt)
     if intrinsics is not None:
         add_matte_mask(intrinsics, files["alpha"], fmt)
-    return group
 
 
 class Progress:
@@ -275,13 +283,8 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
             client.close()
         progress("layers", 1.0, "adding layers")
         image.undo_group_start()
-        group = None
         try:
             group = build_layers(image, portrait, result, options, fmt)
-        except Exception:
-            if group is not None:
-                image.remove_layer(group)
-            raise
         finally:
             image.undo_group_end()
         Gimp.progress_end()

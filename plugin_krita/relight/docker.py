@@ -16,12 +16,14 @@ from . import formats, krita_io
 from . import settings as settings_store
 from .clientmod import MISSING_MESSAGE, client
 from .formats import InputError
+from .masks import MaskJob
 from .qt_compat import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QImage,
     QLabel,
@@ -30,6 +32,7 @@ from .qt_compat import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     Qt,
@@ -104,7 +107,7 @@ class RelightDocker(DockWidget):
         self._preview_dirty = False
         self._preview_in_flight = False
         self._apply_context: dict | None = None
-        self._mask_job: krita_io.MaskJob | None = None
+        self._mask_job: MaskJob | None = None
         self._build_ui()
         self._load_controls()
         self._debounce = QTimer(self)
@@ -163,7 +166,7 @@ class RelightDocker(DockWidget):
         layout.addLayout(form)
         self.preview_label = QLabel("Preview appears here")
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview_label.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE * 3 // 4)
+        self.preview_label.setMinimumSize(PREVIEW_SIZE * 3 // 4, PREVIEW_SIZE * 3 // 4)
         self.preview_label.setSizePolicy(QSizePolicy.Policy.Expanding,
                                          QSizePolicy.Policy.Expanding)
         self.preview_label.setStyleSheet("QLabel { background: #303030; color: #aaa; }")
@@ -186,7 +189,11 @@ class RelightDocker(DockWidget):
         buttons.addWidget(self.preview_button)
         buttons.addWidget(self.apply_button)
         layout.addLayout(buttons)
-        self.setWidget(body)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
 
         self.refresh_button.clicked.connect(self.refresh_layers)
         self.preview_button.clicked.connect(self.start_prepare)
@@ -312,7 +319,7 @@ class RelightDocker(DockWidget):
 
     def _fail(self, code: str, message: str) -> None:
         text = message if code != "cancelled" else "Cancelled."
-        if code == "no_person":
+        if code == "no_person" and "person" not in message.lower():
             text = f"No person found in the portrait layer: {message}"
         self._idle()
         self._preview_in_flight = False
@@ -504,7 +511,7 @@ class RelightDocker(DockWidget):
             self._applied(report, [h.name() for h in direct], [])
             return
         self.show_message("Adding the matte masks…")
-        self._mask_job = krita_io.MaskJob(
+        self._mask_job = MaskJob(
             self.app, doc, holders, alpha_u8, rect,
             lambda masked, failed: self._applied(report, masked, failed), self)
         self._mask_job.start()

@@ -1,22 +1,17 @@
 """Layers ↔ pixel files. The only module that reads or writes Krita's pixels.
 
-Call these on the GUI thread only (Krita's API is not thread-safe).
+Call these on the GUI thread only (Krita's API is not thread-safe). No Qt import here: Krita's
+``setPixelData`` takes Python bytes for its QByteArray, so this module is unit-tested with
+stand-in documents and nodes.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .clientmod import client
 from .formats import InputError, LayerSpec, PixelFormat, alpha_is_empty, check_rect, pixel_format
-from .qt_compat import QByteArray, QObject, QTimer
-
-MASK_ACTION = "add_new_transparency_mask"  # Layer ▸ New ▸ Transparency Mask
-MASK_TRIES = 100  # × MASK_STEP_MS: how long to wait for Krita to make a layer active
-MASK_STEP_MS = 50
 
 
 @dataclass
@@ -95,7 +90,7 @@ def _add_paint_layer(doc, parent, spec: LayerSpec, descriptor: dict, x: int, y: 
     node = doc.createNode(spec.name, "paintlayer")
     parent.addChildNode(node, None)  # None = on top of the parent's children
     data = client.read_pixels(descriptor)
-    node.setPixelData(QByteArray(data), x, y, descriptor["width"], descriptor["height"])
+    node.setPixelData(data, x, y, descriptor["width"], descriptor["height"])
     node.setBlendingMode(spec.blending)
     node.setVisible(spec.visible)
     return node
@@ -112,110 +107,18 @@ def add_matte_mask_direct(doc, layer, alpha_u8: bytes, x: int, y: int, width: in
     mask = doc.createTransparencyMask("Matte")
     layer.addChildNode(mask, None)
     selection = Selection()
-    selection.setPixelData(QByteArray(alpha_u8), x, y, width, height)
+    selection.setPixelData(alpha_u8, x, y, width, height)
     mask.setSelection(selection)
     return True
 
 
-def _debug(text: str) -> None:
-    if os.environ.get("RELIGHT_KRITA_DEBUG"):
-        print("[relight]", text, file=sys.stderr, flush=True)
-
-
-def _masks(node) -> list:
+def transparency_masks(node) -> list:
     found = []
     for child in node.childNodes():
         if child.type() == "transparencymask":
             found.append(child)
-        found.extend(_masks(child))
+        found.extend(transparency_masks(child))
     return found
-
-
-class MaskJob(QObject):
-    """Krita 5.1: give layers a transparency mask holding the matte, one at a time.
-
-    5.1's API makes masks without pixels, so the mask comes from Krita's own action
-    (Layer ▸ New ▸ Transparency Mask) on the *active* layer, and its 8-bit pixels are set after.
-    The active layer settles asynchronously, so each step waits on the event loop (a timer),
-    checks, and retries; a mask that lands on another layer is removed again.
-    """
-
-    def __init__(self, app, doc, holders: list, alpha_u8: bytes, rect: tuple,
-                 done: Callable[[list[str], list[str]], None], parent: QObject | None = None):
-        super().__init__(parent)
-        self.app, self.doc = app, doc
-        self.holders = list(holders)
-        self.alpha_u8, self.rect, self.done = alpha_u8, rect, done
-        self.masked: list[str] = []
-        self.failed: list[str] = []
-        self.tries = 0
-        self.before: set[str] = set()
-
-    def start(self) -> None:
-        self._next_holder()
-
-    def _later(self, func) -> None:
-        QTimer.singleShot(MASK_STEP_MS, func)
-
-    def _next_holder(self) -> None:
-        if not self.holders:
-            self.doc.refreshProjection()
-            self.done(self.masked, self.failed)
-            return
-        self.tries = 0
-        self._activate()
-
-    def _give_up_on_holder(self) -> None:
-        self.failed.append(self.holders.pop(0).name())
-        self._next_holder()
-
-    def _activate(self) -> None:
-        self.tries += 1
-        if self.tries > MASK_TRIES:
-            self._give_up_on_holder()
-            return
-        self.doc.setActiveNode(self.holders[0])
-        self._later(self._trigger_when_active)
-
-    def _trigger_when_active(self) -> None:
-        active = self.doc.activeNode()
-        _debug(f"mask for {self.holders[0].name()}: try {self.tries}, active "
-               f"{active.name() if active else None}")
-        if active is None or node_id(active) != node_id(self.holders[0]):
-            self._activate()
-            return
-        action = self.app.action(MASK_ACTION)
-        if action is None:
-            self.failed.extend(holder.name() for holder in self.holders)
-            self.holders = []
-            self._next_holder()
-            return
-        self.before = {node_id(mask) for mask in _masks(self.doc.rootNode())}
-        action.trigger()
-        self._later(self._fill_mask)
-
-    def _fill_mask(self) -> None:
-        self.doc.waitForDone()
-        holder = self.holders[0]
-        created = [m for m in _masks(self.doc.rootNode()) if node_id(m) not in self.before]
-        mine = [m for m in created if node_id(m.parentNode()) == node_id(holder)]
-        for mask in created:
-            if mask not in mine:  # the active layer changed under us
-                mask.remove()
-        if not mine:
-            _debug(f"no new mask on {holder.name()} ({len(created)} elsewhere)")
-            self._activate()
-            return
-        x, y, width, height = self.rect
-        mask = mine[0]
-        mask.setName("Matte")
-        mask.setPixelData(QByteArray(self.alpha_u8), x, y, width, height)
-        if len(bytes(mask.pixelData(x, y, 1, 1))) == 1:
-            self.masked.append(self.holders.pop(0).name())
-            self._next_holder()
-        else:
-            mask.remove()
-            self._give_up_on_holder()
 
 
 @dataclass

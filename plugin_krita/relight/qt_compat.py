@@ -33,6 +33,7 @@ QComboBox = QtWidgets.QComboBox
 QDoubleSpinBox = QtWidgets.QDoubleSpinBox
 QFileDialog = QtWidgets.QFileDialog
 QFormLayout = QtWidgets.QFormLayout
+QFrame = QtWidgets.QFrame
 QGroupBox = QtWidgets.QGroupBox
 QHBoxLayout = QtWidgets.QHBoxLayout
 QLabel = QtWidgets.QLabel
@@ -40,18 +41,10 @@ QLineEdit = QtWidgets.QLineEdit
 QProgressBar = QtWidgets.QProgressBar
 QPushButton = QtWidgets.QPushButton
 QRadioButton = QtWidgets.QRadioButton
+QScrollArea = QtWidgets.QScrollArea
 QSizePolicy = QtWidgets.QSizePolicy
 QSlider = QtWidgets.QSlider
 QVBoxLayout = QtWidgets.QVBoxLayout
 QWidget = QtWidgets.QWidget
 QApplication = QtWidgets.QApplication
 
-
-def image_bits_to_bytes(image: QImage) -> bytes:
-    """The pixel bytes of a QImage (``constBits`` is a sip.voidptr in PyQt5, a memoryview-like
-    object in PyQt6)."""
-    pointer = image.constBits()
-    size = image.sizeInBytes()
-    if hasattr(pointer, "setsize"):
-        pointer.setsize(size)
-    return bytes(pointer[:size]) if not isinstance(pointer, bytes) else pointer[:size]

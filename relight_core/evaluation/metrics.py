@@ -164,24 +164,33 @@ def best_scale(pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None = Non
     return float(np.sum(p * t) / denominator) if denominator > _EPS else 0.0
 
 
-def scale_invariant_mse(pred: np.ndarray, true: np.ndarray,
-                        mask: np.ndarray | None = None) -> float:
+def scale_invariant_mse(pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None = None,
+                        per_channel: bool = False) -> float:
     """MSE after the best single scale of the prediction (Grosse et al. 2009's si-MSE).
 
     Albedo is only defined up to a global scale (light intensity and reflectance trade off),
-    so a prediction that is exactly k·true scores 0.
+    so a prediction that is exactly k·true scores 0. ``per_channel`` fits one scale per colour
+    channel (last axis), forgiving a colour cast too (the white-balance ambiguity).
     """
+    pred, true = _pair(pred, true)
+    if per_channel:
+        region = _region(pred.shape, mask)
+        errors = [scale_invariant_mse(pred[..., c], true[..., c], region)
+                  for c in range(pred.shape[-1])]
+        return float(np.mean(errors))
     scale = best_scale(pred, true, mask)
-    return mse(scale * np.asarray(pred, np.float64), true, mask)
+    return mse(scale * pred, true, mask)
 
 
 def scale_invariant_relative_error(pred: np.ndarray, true: np.ndarray,
-                                   mask: np.ndarray | None = None) -> float:
+                                   mask: np.ndarray | None = None,
+                                   per_channel: bool = False) -> float:
     """√(si-MSE) / RMS(true): the scale-invariant error as a fraction of the true values."""
     pred, true = _pair(pred, true)
     region = _region(pred.shape, mask)
     rms_true = math.sqrt(float(np.mean(true[region] ** 2))) if region.any() else 0.0
-    return math.sqrt(scale_invariant_mse(pred, true, mask)) / max(rms_true, _EPS)
+    error = scale_invariant_mse(pred, true, mask, per_channel)
+    return math.sqrt(error) / max(rms_true, _EPS)
 
 
 # -------------------------------------------------------------------------------------- images

@@ -8,6 +8,7 @@
 import hashlib
 import json
 import os
+import time
 import traceback
 
 import gi
@@ -49,6 +50,8 @@ def build_image(case):
 
 
 def layer_hash(layer):
+    if layer.get_width() * layer.get_height() > 4e6:  # a huge test layer: its size will do
+        return f"{layer.get_width()}x{layer.get_height()}"
     rect = Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height())
     data = layer.get_buffer().get(rect, 1.0, "RGBA float", Gegl.AbyssPolicy.CLAMP)
     return hashlib.sha1(bytes(data)).hexdigest()
@@ -118,26 +121,31 @@ def good_case(case):
     name = case["name"]
     image, portrait, background = build_image(case)
     before = top_level(image)
-    status, message = run_relight(image, [portrait], case.get("arguments", {}))
+    arguments = dict(case.get("arguments", {}))
+    if case.get("hdri"):
+        arguments["hdri-file"] = Gio.File.new_for_path(case["hdri"])
+    status, message = run_relight(image, [portrait], arguments)
     result = {"status": status, "message": message, "before": before,
               "after": top_level(image) if status != "success" else None,
               "portrait": describe(portrait), "image_size": [image.get_width(),
                                                              image.get_height()]}
     if status != "success":
+        image.delete()
         return result
     layers = image.get_layers()
     result["tree"] = [describe(layer) for layer in layers]
     result["originals_after"] = [{"name": layer.get_name(), "hash": layer_hash(layer)}
                                  for layer in layers if layer.get_name() != "Relight"]
-    fmt = case.get("dump_format", "RGBA float")
     dumps = {"portrait": dump(name, portrait, "portrait", "RGBA float"),
              "background": dump(name, background, "background", "RGBA float")}
     for layer_name in ("Relit", "Composite", "Albedo", "Shading", "Shading over 1", "Specular",
                        "Normals"):
         layer = find(layers, layer_name)
         if layer is not None:
-            dumps[layer_name] = dump(name, layer, layer_name.replace(" ", "_"), fmt)
+            dumps[layer_name] = dump(name, layer, layer_name.replace(" ", "_"), "RGBA float")
     relit = find(layers, "Relit")
+    if case.get("native_format"):  # the image's own encoding, to see its precision
+        dumps["Relit native"] = dump(name, relit, "Relit_native", case["native_format"])
     dumps["mask"] = dump(name, relit.get_mask(), "mask", "Y float")
     intrinsics = find(layers, "Relit as layers")
     if intrinsics is not None:
@@ -146,6 +154,7 @@ def good_case(case):
         intrinsics.set_visible(True)
         dumps["intrinsics_sum"] = dump(name, intrinsics, "intrinsics_sum", "RGBA float")
     result["dumps"] = dumps
+    image.delete()
     return result
 
 
@@ -176,7 +185,9 @@ def bad_case(case):
         image.remove_layer(background)
     before = top_level(image)
     status, message = run_relight(image, [target], arguments)
-    return {"status": status, "message": message, "before": before, "after": top_level(image)}
+    result = {"status": status, "message": message, "before": before, "after": top_level(image)}
+    image.delete()
+    return result
 
 
 def main():
@@ -188,7 +199,9 @@ def main():
                 with open(config_path, "w") as handle:
                     json.dump(case["config"], handle)
             runner = bad_case if "kind" in case else good_case
+            started = time.monotonic()
             RESULTS["cases"][case["name"]] = runner(case)
+            RESULTS["cases"][case["name"]]["seconds"] = round(time.monotonic() - started, 2)
         except Exception:
             RESULTS["cases"][case["name"]] = {"status": "driver-error",
                                               "message": traceback.format_exc()}

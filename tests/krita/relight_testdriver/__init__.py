@@ -149,7 +149,7 @@ class Driver:
         if self.app.activeWindow() is None:
             self.after(200, self.start)
             return
-        self.steps = [self.build_document, self.find_docker, self.case_action_u8,
+        self.steps = [self.build_document, self.find_docker, self.case_cancel, self.case_action_u8,
                       self.case_preview, self.case_docker_u16, self.case_docker_f16,
                       self.case_docker_f32, self.case_empty_layer, self.case_no_person,
                       self.case_worker_missing, self.case_hdri, self.case_grey, self.save]
@@ -189,8 +189,13 @@ class Driver:
             self.fail("the Relight docker is not registered (plug-in not loaded?)")
         self.docker = dockers[0]
         self.docker.finished.connect(self.on_docker_finished)
-        self.docker.setFloating(False)
+        # Room for the screenshot: only the Relight and Layers dockers stay open.
+        for other in self.app.dockers():
+            if other.objectName() not in ("relight_docker", "KisLayerBox"):
+                other.hide()
         self.docker.show()
+        self.docker.setFloating(True)  # no window manager: place it by hand, tall enough
+        self.docker.setGeometry(905, 40, 425, 950)  # leaves the Layers docker in view
         self.docker.raise_()
         self.result["action_found"] = self.app.action("relight_portrait") is not None
         self.after(200, self.next_step)
@@ -213,6 +218,47 @@ class Driver:
             self.next_step()
 
         return record
+
+    def menu_path(self, text):
+        """Where an action sits in the main window's menus, e.g. ["Tools", "Scripts"]."""
+        def search(menu, trail):
+            for action in menu.actions():
+                label = action.text().replace("&", "")
+                if label == text:
+                    return trail
+                if action.menu() is not None:
+                    found = search(action.menu(), trail + [label])
+                    if found:
+                        return found
+            return None
+
+        return search(self.app.activeWindow().qwindow().menuBar(), [])
+
+    def case_cancel(self):
+        """The first, slow pass shows progress and stops on Cancel."""
+        self.result["action_menu"] = self.menu_path("Relight Portrait")
+        self.docker.set_inputs(self.portrait, self.background)
+        seen = {"progress": 0, "visible": False}
+
+        def poll():
+            if self.docker.state != "preparing":
+                return
+            seen["visible"] = seen["visible"] or self.docker.cancel_button.isVisible()
+            if self.docker.progress.value() > 0:
+                seen["progress"] = self.docker.progress.value()
+                self.docker.cancel()
+                return
+            self.after(20, poll)
+
+        def record(outcome):
+            self.result["cases"]["cancel"] = {"outcome": outcome,
+                                              "message": self.docker.last_message,
+                                              "state": self.docker.state, **seen}
+            self.next_step()
+
+        self.wait_docker({"cancelled", "error", "preview"}, record)
+        self.docker.start_prepare()
+        self.after(20, poll)
 
     def case_action_u8(self):
         self.docker.set_inputs(self.portrait, self.background)

@@ -1,0 +1,71 @@
+"""relight_core.geometry on a real portrait: unit normals, frontal face, sideways silhouette."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from relight_core import detect, geometry, io
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
+
+
+@pytest.fixture(scope="module")
+def portrait_geometry():
+    image = io.read_image(PORTRAIT)[..., :3]
+    image = cv2.resize(image, (349, 395), interpolation=cv2.INTER_AREA)
+    srgb8 = io.to_srgb8(image)
+    mask = detect.person_mask(srgb8)
+    alpha = np.clip((mask - 0.3) / 0.4, 0.0, 1.0).astype(np.float32)
+    faces = detect.detect_faces(srgb8)
+    landmarks = [detect.face_landmarks(srgb8, face) for face in faces]
+    assert landmarks, "the portrait has a face"
+    return alpha, landmarks[0], geometry.person_geometry(alpha, landmarks)
+
+
+def test_normals_are_unit_and_default_outside(portrait_geometry):
+    alpha, _, geo = portrait_geometry
+    assert geo.normals.dtype == np.float32 and geo.normals.shape == (*alpha.shape, 3)
+    length = np.linalg.norm(geo.normals, axis=-1)
+    np.testing.assert_allclose(length[alpha > 0], 1.0, atol=1e-4)
+    assert np.all(geo.normals[alpha <= 0] == (0.0, 0.0, 1.0))
+    assert geo.normals[..., 2].min() >= 0.0  # nothing visible faces away from the camera
+
+
+def test_face_centre_faces_the_camera_and_nose_sticks_out(portrait_geometry):
+    _, landmarks, geo = portrait_geometry
+    between_eyes = np.round(landmarks[168, :2]).astype(int)  # nose bridge, the face's middle
+    assert geo.normals[between_eyes[1], between_eyes[0], 2] > 0.9
+    assert geo.face_weight[between_eyes[1], between_eyes[0]] == 1.0
+    nose = np.round(landmarks[geometry.NOSE_TIP, :2]).astype(int)
+    cheek = np.round(landmarks[234, :2] * 0.4 + landmarks[1, :2] * 0.6).astype(int)
+    assert geo.height[nose[1], nose[0]] > geo.height[cheek[1], cheek[0]] + 5
+    # the side of the nose turns away from the middle
+    left_of_nose = np.round(landmarks[1, :2] + [-8, -6]).astype(int)
+    assert geo.normals[left_of_nose[1], left_of_nose[0], 0] < -0.1
+    eye = np.round(landmarks[list(geometry.RIGHT_EYE), :2].mean(axis=0)).astype(int)
+    assert geo.skin.sum() > 1000 and not geo.skin[eye[1], eye[0]]  # eyes are not skin
+    cheek_skin = np.round(landmarks[50, :2]).astype(int)
+    assert geo.skin[cheek_skin[1], cheek_skin[0]]
+
+
+def test_silhouette_edges_turn_sideways(portrait_geometry):
+    alpha, _, geo = portrait_geometry
+    row = 150  # through the hair on both sides of the head
+    inside = np.flatnonzero(alpha[row] > 0.5)
+    left, right = inside[0], inside[-1]
+    assert geo.normals[row, left + 1, 0] < -0.5
+    assert geo.normals[row, right - 1, 0] > 0.5
+    assert geo.height[row, left + 1] < geo.height[row, (left + right) // 2]
+
+
+def test_inflated_disc_is_a_dome():
+    alpha = np.zeros((201, 201), np.float32)
+    cv2.circle(alpha, (100, 100), 80, 1.0, -1)
+    height = geometry.inflate_silhouette(alpha, max_radius_px=80)
+    normals = geometry.normals_from_height(height)
+    assert normals[100, 100, 2] > 0.99
+    assert normals[100, 22, 0] < -0.7 and normals[100, 178, 0] > 0.7  # left / right rims
+    assert normals[22, 100, 1] > 0.7 and normals[178, 100, 1] < -0.7  # top / bottom (y up)

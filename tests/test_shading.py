@@ -1,0 +1,122 @@
+"""relight_core.shading: analytic sphere under real panoramas, shadows, exact layer stacking."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relight_core import envmap, io, lighting, shading
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+HDRI = DATA / "hdri"
+
+
+def sphere(size: int = 101):
+    """Orthographic unit sphere: normals (x right, y up, z to camera), height px, mask."""
+    centre = (size - 1) / 2
+    radius = centre - 1
+    rows, cols = np.mgrid[0:size, 0:size]
+    x, y = (cols - centre) / radius, -(rows - centre) / radius
+    inside = x * x + y * y < 0.999
+    z = np.sqrt(np.clip(1 - x * x - y * y, 0, 1))
+    normals = np.stack([x, y, z], -1) * inside[..., None]
+    normals[~inside] = (0.0, 0.0, 1.0)
+    return normals.astype(np.float32), (z * radius * inside).astype(np.float32), inside
+
+
+def brute_force_shading(pano: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """E(n)/π = (1/π) ∫ L(ω) max(0, n·ω) dω summed over every texel of a 128-row panorama."""
+    small = envmap.downsample_pano(pano, 128)
+    dirs = envmap.direction_grid(128).reshape(-1, 3).astype(np.float64)
+    flux = small.reshape(-1, 3) * envmap.solid_angles(128).reshape(-1, 1)
+    return np.clip(normals.astype(np.float64) @ dirs.T, 0, None) @ flux / np.pi
+
+
+@pytest.mark.parametrize("name", ["kiara_1_dawn_1k", "potsdamer_platz_1k",
+                                  "st_fagans_interior_1k", "rooitou_park_1k"])
+def test_sphere_matches_analytic_shading_within_2_percent(name):
+    pano = io.read_panorama(HDRI / f"{name}.hdr")
+    env = lighting.environment_from_hdri(pano)
+    maps = shading.LightMaps.from_environment(env)
+    normals, height, inside = sphere()
+    surface = shading.Surface(normals, height, np.zeros(height.shape, np.float32))
+    diffuse, specular = surface.render(maps, shininess=0.0)
+    assert np.all(specular == 0)
+    albedo = 0.5
+    rendered = (albedo * diffuse[inside]) @ envmap.LUMINANCE
+    expected = (albedo * brute_force_shading(pano, normals[inside])) @ envmap.LUMINANCE
+    error = np.abs(rendered - expected).mean() / expected.mean()
+    assert error < 0.02, f"{name}: mean error {error:.3%}"
+    assert abs(rendered.mean() / expected.mean() - 1) < 0.02
+
+
+def test_hard_light_casts_shadows_and_soft_light_stays_soft():
+    """A 'nose' (cone) on a plane, lit from the right at low elevation."""
+    size = 121
+    rows, cols = np.mgrid[0:size, 0:size]
+    plane = np.full((size, size), 20.0, np.float32)
+    cone = np.maximum(0, 30 - np.hypot(rows - 60, cols - 60)) * 1.5
+    height = plane + cone.astype(np.float32)
+    light = np.array([np.cos(np.radians(20)), 0.0, np.sin(np.radians(20))])
+    hard = shading.key_visibility(height, light, size_deg=0.5)
+    soft = shading.key_visibility(height, light, size_deg=25.0)
+    assert hard[60, 5] < 0.05  # left of the cone: in its shadow
+    assert hard[60, 115] > 0.95 and hard[5, 5] > 0.95  # lit side, and away from the cone
+    penumbra_hard = ((hard > 0.05) & (hard < 0.95)).sum()
+    penumbra_soft = ((soft > 0.05) & (soft < 0.95)).sum()
+    assert penumbra_soft > 3 * max(penumbra_hard, 1)
+
+
+def test_shadowed_side_gets_only_ambient_light():
+    pano = io.read_panorama(HDRI / "rooitou_park_1k.hdr")
+    env = lighting.environment_from_hdri(pano)
+    maps = shading.LightMaps.from_environment(env)
+    normals, height, inside = sphere()
+    surface = shading.Surface(normals, height, np.zeros(height.shape, np.float32))
+    # the park's sun is behind this camera's subject: turn it round to the front
+    lit, _ = surface.render(maps, yaw_deg=180.0, shininess=0.0)
+    facing = normals @ (envmap.rotation_y(180.0) @ maps.key_direction)
+    bright = lit[inside & (facing > 0.7)] @ envmap.LUMINANCE
+    dark = lit[inside & (facing < -0.3)] @ envmap.LUMINANCE
+    assert bright.mean() > 4 * dark.mean()  # a real dark side under a sun
+    turned, _ = surface.render(maps, yaw_deg=0.0, shininess=0.0)
+    assert not np.allclose(turned, lit)
+    full_turn, _ = surface.render(maps, yaw_deg=540.0, shininess=0.0)
+    np.testing.assert_allclose(full_turn, lit, atol=1e-6)
+
+
+def test_specular_lobes_and_weights():
+    for glossy in (True, False):
+        for s in np.linspace(0, 1, 11):
+            weights = shading.specular_weights(s, glossy)
+            assert weights.min() >= 0 and abs(weights.sum() - 1) < 1e-9
+    assert shading.specular_weights(1.0, True)[3] == 1.0  # sharpest lobe n = 64
+    assert shading.specular_weights(0.0, False)[0] == 1.0  # broadest lobe n = 1
+    pano = io.read_panorama(HDRI / "rooitou_park_1k.hdr")
+    maps = shading.LightMaps.from_environment(lighting.environment_from_hdri(pano))
+    assert [m.shape for m in maps.specular_maps] == [(32, 64, 3)] * 4
+    peaks = [float(m.max()) for m in maps.specular_maps]
+    assert peaks == sorted(peaks)  # sharper lobes keep the sun brighter
+    normals, height, inside = sphere()
+    surface = shading.Surface(normals, height, np.ones(height.shape, np.float32))
+    _, dull = surface.render(maps, shininess=0.1)
+    _, shiny = surface.render(maps, shininess=0.9)
+    assert shiny[inside].max() > dull[inside].max()
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.4, 1.0])
+def test_layers_rebuild_relit_exactly(keep):
+    rng = np.random.default_rng(1)
+    albedo = rng.random((32, 48, 3), np.float32)
+    albedo[0, 0] = 0.0
+    original = (0.2 + rng.random((32, 48), np.float32)).astype(np.float32)
+    foreground = albedo * original[..., None]
+    new_shading = (2 * rng.random((32, 48, 3))).astype(np.float32)
+    specular = (0.1 * rng.random((32, 48, 3))).astype(np.float32)
+    layer_shading, layer_specular, relit = shading.compose(
+        albedo, foreground, new_shading, specular, original, keep)
+    assert np.array_equal(albedo * layer_shading + layer_specular, relit)
+    if keep == 1.0:
+        np.testing.assert_allclose(relit, foreground, atol=1e-6)
+    if keep == 0.0:
+        np.testing.assert_array_equal(layer_shading, new_shading)
