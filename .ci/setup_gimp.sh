@@ -24,7 +24,7 @@ done
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 GIMP_PACKAGES=(gimp python3-gi gir1.2-gimp-3.0 python3)
 EXTRA_PACKAGES=()
-if [ "$WITH_XVFB" = 1 ]; then EXTRA_PACKAGES=(xvfb xauth imagemagick); fi
+if [ "$WITH_XVFB" = 1 ]; then EXTRA_PACKAGES=(xvfb xauth imagemagick xdotool); fi
 
 . /etc/os-release
 major="${VERSION_ID%%.*}"
@@ -66,7 +66,8 @@ root_apt_install() {
 }
 
 if [ -f "$READY" ]; then
-  if [ "${#EXTRA_PACKAGES[@]}" -gt 0 ] && ! [ -x "$R/usr/bin/Xvfb" ]; then
+  if [ "${#EXTRA_PACKAGES[@]}" -gt 0 ] \
+     && ! chroot "$R" dpkg -s "${EXTRA_PACKAGES[@]}" >/dev/null 2>&1; then
     trap unmount_root EXIT
     root_apt_install "${EXTRA_PACKAGES[@]}"
   fi

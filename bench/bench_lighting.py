@@ -12,6 +12,11 @@ light, the estimator runs on it, and its SH is compared with the true SH of the 
 
 Writes bench/out/lighting/{results.json, spheres.png} and docs/lighting-eval.md (table + picture).
 Run: ``.venv/bin/python bench/bench_lighting.py [--baseline]``.
+
+A check against tuning to the 13 shared views: ``--render-views DIR`` renders 50 more views
+(other yaws, pitches and fields of view, fixed seed) of the same shared panoramas with the
+shared data's own tools (``../shared/data/tools/pano.py``), in the same format, and
+``--data DIR`` scores them (about a minute to render, mostly decoding the 8k gain map).
 """
 
 from __future__ import annotations
@@ -115,6 +120,82 @@ def table(rows: list[dict], mean: dict) -> str:
     return "\n".join(lines)
 
 
+PANORAMAS = [("rooitou", "hdri/rooitou_park_1k.hdr"), ("kiara", "hdri/kiara_1_dawn_1k.hdr"),
+             ("potsdamer", "hdri/potsdamer_platz_1k.hdr"),
+             ("immenstadter", "hdri/immenstadter_horn_1k.hdr"),
+             ("dikhololo", "hdri/dikhololo_night_1k.hdr"),
+             ("stfagans", "hdri/st_fagans_interior_1k.hdr"),
+             ("warehouse", "hdri/empty_warehouse_01_1k.hdr"),
+             ("adams", "hdri/adams_place_bridge_1k.hdr"),
+             ("spruit", "hdri/gainmap/spruit_sunrise_1k.hdr"),
+             ("qwantani", "hdri/gainmap/qwantani_puresky_8k.gainmap")]
+
+
+def render_views(out: Path, per_panorama: int = 5, seed: int = 7) -> None:
+    """More ground-truth views of the shared panoramas (exposure and SH as make_backgrounds)."""
+    sys.path.insert(0, str(DATA.parent / "tools"))
+    import pano as tools  # the shared data's own renderer
+
+    (out / "gt_spheres").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    normals, inside = sphere_normals(128)
+    for tag, source in PANORAMAS:
+        panorama = tools.load_pano(str(DATA.parent / source))
+        factor = panorama.shape[1] // 2048
+        if factor > 1:  # area-average an 8k panorama to 2k: views are 384 px wide
+            h, w = (s - s % factor for s in panorama.shape[:2])
+            panorama = panorama[:h, :w].reshape(h // factor, factor, w // factor, factor,
+                                                3).mean(axis=(1, 3))
+        for k in range(per_panorama):
+            yaw = k * 360 / per_panorama + 25 + rng.uniform(-10, 10)
+            pitch = rng.uniform(5, 25) if tag == "qwantani" else rng.uniform(-2, 12)
+            hfov = float(rng.choice([60, 75, 90]))
+            name = f"x_{tag}_{k}"
+            view = tools.render_perspective(panorama, yaw, pitch, hfov, 384, 288, ss=2)
+            exposure = tools.expose(view)
+            Image.fromarray(tools.to_srgb8(view * exposure)).save(out / f"{name}.png")
+            sh = tools.pano_sh(panorama, tools.rot_cam_to_world(yaw, pitch).T)
+            e = tools.irradiance_from_sh(sh, normals.reshape(-1, 3)).reshape(128, 128, 3)
+            sphere = np.clip(0.5 / math.pi * e * exposure, 0, None) * inside[..., None]
+            Image.fromarray(tools.to_srgb8(sphere)).save(out / "gt_spheres" / f"{name}_sphere.png")
+            (out / f"{name}.json").write_text(json.dumps({
+                "background": f"{name}.png", "source_panorama": source,
+                "camera": {"yaw_deg": yaw, "pitch_deg": pitch, "hfov_deg": hfov},
+                "sh_radiance_camera_frame_rgb_exposed": (sh * exposure).tolist()}))
+    print(f"rendered {per_panorama * len(PANORAMAS)} views into {out}")
+
+
+def _mean_row(name: str, rows: list[dict]) -> dict:
+    directional = [r for r in rows if r["directional"]] or rows
+    return {"name": name, "ms": float(np.mean([r.get("ms", 0.0) for r in rows])),
+            "relative_rmse": float(np.mean([r["relative_rmse"] for r in rows])),
+            "scale_free_rmse": float(np.mean([r["scale_free_rmse"] for r in rows])),
+            "direction_error_deg": float(np.mean([r["direction_error_deg"]
+                                                  for r in directional])),
+            "truth_directionality": float(np.mean([r["truth_directionality"] for r in rows])),
+            "directional": True}
+
+
+def evaluate(data: Path, baseline_only: bool = False):
+    """Score every <name>.json in ``data``: (rows, mean row, baseline mean row, picture rows)."""
+    rows, picture, baseline = [], [], []
+    for meta_path in sorted(data.glob("*.json")):
+        name, image, truth = load_case(meta_path)
+        linear = srgb8_to_linear(image)
+        start = time.perf_counter()
+        sh_est = uniform_estimate(linear) if baseline_only else lighting.estimate_environment(
+            linear).sh
+        ms = (time.perf_counter() - start) * 1000
+        rows.append({"name": name, "ms": ms, **scores(sh_est, truth)})
+        baseline.append(scores(uniform_estimate(linear), truth))
+        picture.append(picture_row(image, data / "gt_spheres" / f"{name}_sphere.png", sh_est))
+    if not rows:
+        return [], None, None, []
+    base = _mean_row("*baseline: uniform light, mean*", baseline)
+    base["ms"] = 0.0
+    return rows, _mean_row("**mean**", rows), base, picture
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", action="store_true", help="score the uniform estimator")
@@ -122,42 +203,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA,
                         help="folder of <name>.json + photo + gt_spheres/ (default: shared set); "
                         "another folder implies --no-doc")
+    parser.add_argument("--render-views", type=Path, metavar="DIR",
+                        help="render more views of the shared panoramas into DIR and exit")
+    parser.add_argument("--views", type=Path, metavar="DIR",
+                        help="also score the views rendered into DIR; their means go in the doc")
     args = parser.parse_args(argv)
+    if args.render_views:
+        render_views(args.render_views)
+        return 0
     data = args.data
     if data.resolve() != DATA.resolve():
         args.no_doc = True
-    cases = sorted(data.glob("*.json"))
-    if not cases:
+    rows, mean, base, picture = evaluate(data, args.baseline)
+    if not rows:
         print(f"no backgrounds found under {data}", file=sys.stderr)
         return 1
-    rows, picture, baseline = [], [], []
-    for meta_path in cases:
-        name, image, truth = load_case(meta_path)
-        linear = srgb8_to_linear(image)
-        start = time.perf_counter()
-        sh_est = uniform_estimate(linear) if args.baseline else lighting.estimate_environment(
-            linear).sh
-        ms = (time.perf_counter() - start) * 1000
-        row = {"name": name, "ms": ms, **scores(sh_est, truth)}
-        baseline.append(scores(uniform_estimate(linear), truth))
-        rows.append(row)
-        picture.append(picture_row(image, data / "gt_spheres" / f"{name}_sphere.png", sh_est))
-    directional = [r for r in rows if r["directional"]]
-    mean = {"name": "**mean**", "ms": float(np.mean([r["ms"] for r in rows])),
-            "relative_rmse": float(np.mean([r["relative_rmse"] for r in rows])),
-            "scale_free_rmse": float(np.mean([r["scale_free_rmse"] for r in rows])),
-            "direction_error_deg": float(np.mean([r["direction_error_deg"]
-                                                  for r in directional])),
-            "truth_directionality": float(np.mean([r["truth_directionality"] for r in rows])),
-            "directional": True}
-    base = {"name": "*baseline: uniform light, mean*", "ms": 0.0, "directional": True,
-            "relative_rmse": float(np.mean([b["relative_rmse"] for b in baseline])),
-            "scale_free_rmse": float(np.mean([b["scale_free_rmse"] for b in baseline])),
-            "direction_error_deg": float(np.mean([b["direction_error_deg"] for b in baseline
-                                                  if b["directional"]])),
-            "truth_directionality": mean["truth_directionality"]}
     text = table(rows, mean) + "\n" + table([], base).splitlines()[-1]
     print(text)
+    views_text = ""
+    if args.views:
+        view_rows, view_mean, view_base, _ = evaluate(args.views, args.baseline)
+        if not view_rows:
+            print(f"no views found under {args.views}", file=sys.stderr)
+            return 1
+        view_mean["name"] = f"**mean of {len(view_rows)} more views**"
+        view_base["name"] = "*their baseline: uniform light, mean*"
+        views_text = "\n".join(table([view_mean, view_base], {**view_mean, "name": ""})
+                               .splitlines()[:4])
+        print(views_text)
     OUT.mkdir(parents=True, exist_ok=True)
     label = "baseline" if args.baseline else "estimate"
     (OUT / f"results_{label}.json").write_text(json.dumps({"rows": rows, "mean": mean,
@@ -169,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     sheet.save(OUT / f"spheres_{label}.png")
     if not args.baseline and not args.no_doc:
         sheet.save(DOC_PICTURE, quality=80)
+        views_section = (
+            "\n\n## More views of the same panoramas (a check against tuning to the 13)\n\n"
+            "50 views at other yaws, pitches (qwantani: 5–25° up, sky only) and fields of view\n"
+            "(60/75/90°), rendered with the shared data's own tools, fixed seed:\n"
+            "`bench/bench_lighting.py --render-views DIR`, then `--views DIR`.\n\n"
+            f"{views_text}\n") if views_text else "\n"
         DOC.write_text(
             "# Lighting estimate: evaluation on the shared backgrounds\n\n"
             "Generated by `bench/bench_lighting.py` (do not edit by hand). Irradiance over the\n"
@@ -180,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             "scale-free, ≤ 30° direction error.\n\n"
             f"{text}\n\n"
             "Each row: background | true sphere (albedo 0.5) | estimated sphere, same exposure.\n\n"
-            "![spheres](lighting-eval.jpg)\n")
+            "![spheres](lighting-eval.jpg)\n" + views_section)
     print(f"wrote {OUT} ({label})")
     return 0
 

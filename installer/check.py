@@ -169,6 +169,8 @@ def check_worker(python: str, log: Path, relight: bool = True) -> Finding:
 
 
 def check_target(target: hosts.HostTarget) -> Finding:
+    if not target.root.is_dir():  # the user removed that profile since: nothing to check
+        return Finding(target.label, True, f"{target.root} no longer exists (skipped)")
     problems = []
     copies = hosts.plan_for(target, REPO)
     for copy in copies:

@@ -19,25 +19,30 @@ Method and assumptions (each stated, none hidden)
 * Scale: albedo and light trade off; we fix the skin's median albedo luminance from its median
   luminance in the photo, partly: photographers expose for the face, so a face's brightness in
   the photo says little about its reflectance — but darker skin still photographs darker.
-  ``skin_albedo = 0.4 · (median skin luminance / 0.3)^0.5``, kept within [0.1, 0.6].
+  ``skin_albedo = 0.35 · (median skin luminance / 0.3)^0.5``, kept within [0.1, 0.6].
 * The shading is smooth (an order-2 SH of smooth normals), so dividing by it keeps every
   detail (pores, freckles, strands) in the albedo. It is floored so deep original shadows do
-  not blow the albedo up, and the albedo is clamped to [0, 1] (physical reflectance).
+  not blow the albedo up, only ``DELIGHT_STRENGTH`` of its variation (in log terms) is divided
+  out (a conservative de-lighting: our normals are coarse and shadowed skin is redder, so a
+  full division over-corrects), and the albedo is kept ≤ 1 (physical reflectance) with its hue.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .envmap import sh_basis
 
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
-RIDGE = (0.0, 0.005, 0.005, 0.005, 0.05, 0.05, 0.05, 0.05, 0.05)  # band-2 terms are least constrained
+# band-2 terms are the least constrained by a face's half-sphere of normals
+RIDGE = (0.0, 0.005, 0.005, 0.005, 0.05, 0.05, 0.05, 0.05, 0.05)
 HUBER_K = 1.345
 IRLS_ITERATIONS = 6
 MAX_FIT_SAMPLES = 40_000
-SHADING_FLOOR_FRACTION = 0.15  # of the median skin shading: deep shadows do not blow albedo up
-TYPICAL_SKIN_ALBEDO = 0.4
+DELIGHT_STRENGTH = 0.6  # exponent on the fitted shading's variation (1 = divide it all out)
+SHADING_FLOOR_FRACTION = 0.3  # of the frontal shading: deep shadows do not blow albedo up
+TYPICAL_SKIN_ALBEDO = 0.35
 TYPICAL_SKIN_LUMINANCE = 0.3
 SKIN_ALBEDO_RANGE = (0.1, 0.6)
 
@@ -85,11 +90,25 @@ def fit_original_shading(image_linear: np.ndarray, normals: np.ndarray,
     return coefficients / skin_albedo
 
 
-def original_shading(normals: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-    """Normals (H, W, 3) → grey shading (H, W) float32 of the fitted original light, floored."""
+def original_shading(normals: np.ndarray, coefficients: np.ndarray, smooth_px: float = 0.0,
+                     strength: float = DELIGHT_STRENGTH) -> np.ndarray:
+    """Normals (H, W, 3) → grey shading (H, W) float32 of the fitted original light, floored.
+
+    ``smooth_px`` blurs the normals first: our normals are a coarse estimate (a face mesh, an
+    inflated silhouette), and dividing the photo by their sharpest features (the side of the
+    nose, the eye sockets) paints the error into the albedo as bright or dark patches; a blurred
+    normal map divides out only the broad original light, a conservative de-lighting.
+    """
+    if smooth_px > 0:
+        normals = cv2.GaussianBlur(normals.astype(np.float32), (0, 0), smooth_px)
+        normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
     shading = sh_basis(normals.astype(np.float32)) @ coefficients.astype(np.float32)
     reference = shading_reference(coefficients)
-    return np.maximum(shading, SHADING_FLOOR_FRACTION * reference).astype(np.float32)
+    shading = np.maximum(shading, SHADING_FLOOR_FRACTION * reference) / reference
+    # remove only part of the fitted light's variation (in log terms): the shadow side of skin
+    # is redder (subsurface scattering) and our normals exaggerate, so a full division
+    # over-corrects into pink, too-bright shadow sides
+    return (reference * shading ** strength).astype(np.float32)
 
 
 def shading_reference(coefficients: np.ndarray) -> float:

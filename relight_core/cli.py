@@ -30,8 +30,10 @@ class _Failure(Exception):
 def _progress_bar(enabled: bool):
     from tqdm import tqdm
 
+    # interactive use only: a bar in a log file or a pipe is noise
+    enabled = enabled and sys.stderr.isatty()
     bar = tqdm(total=100, desc="relight", unit="%", file=sys.stderr, disable=not enabled,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+               leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
     state = {"done": 0}
 
     def progress(stage: str, fraction: float) -> None:

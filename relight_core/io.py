@@ -226,7 +226,8 @@ def _read_exr(path: Path, max_megapixels: float) -> np.ndarray:
     return _to_linear_float(np.stack(planes, axis=2).astype(np.float32), path)
 
 
-def read_image(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike,
+               max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
     """Read PNG/JPEG/TIFF/WebP/EXR (8/16-bit or float, ±alpha) → (H, W, 3|4) float32 linear.
 
     The size limit is checked from the header, before any pixel is decoded.

@@ -20,17 +20,22 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    mean of the photo's top / bottom third continues (sky or ceiling, floor or ground), and
    everything outside the frame is blurred, because only its average light matters.
 2. *Inverse tone mapping*: pixels clipped in all channels were at least 1; large clipped areas
-   (overcast sky, windows) are raised by a modest factor. A compact clipped blob that is white
-   in its core and blooms (bright pixels around it) is a sun: it becomes the key light, its
-   flux that of the blob at ``compact_gain`` × the clip level, at most ``key_to_ambient`` × the
-   ambient facing it; looking into a sun, the unseen sky is the darker anti-solar one.
-3. *Light from outside the frame*: with no sun in view, the photo's typical (median) luminance
-   says how much light the scene receives (surfaces of mean albedo ρ have radiance ρE/π); what
-   the wrapped ambient does not supply comes from a key light placed behind the camera and
-   above when the top of the photo is daylight sky (the sun is behind the photographer), or
-   from a broad overhead light otherwise (indoors, overcast, night). Conversely, when the
-   wrapped surroundings would light the scene far more than its surfaces show (a backlit
-   silhouette), the unseen part of them is dimmed.
+   (overcast sky, windows, lamps) are raised by a modest factor, or by more where auto-exposure
+   (log-average at mid-grey) says the clipped part must be brighter. A compact clipped blob
+   that is white in its core, blooms (bright pixels around it) and sits in open, smooth sky is
+   a sun: it becomes the key light, its flux that of the blob at ``compact_gain`` × the clip
+   level, at most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky
+   is the darker anti-solar one.
+3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
+   blue) in the top of the frame says the sun is out, and, not being in view, behind the
+   photographer (low, as the sun mostly is when it lights a face); grey sky, night or a ceiling
+   says the light is broad and overhead: the unseen sky or ceiling brightens toward the zenith
+   like the CIE overcast sky. With broken cloud the two are mixed in proportion. How much light
+   is missing comes from the ground in the lower half of the photo (surfaces of mean albedo ρ
+   have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up to a room's 35 % otherwise):
+   what the wrapped surroundings lack is added; the unseen surroundings are dimmed only where
+   even the darkest plausible ρ (18 %) leaves them too bright for the ground (a backlit
+   silhouette). A photo of the sky alone shows no ground and adds nothing.
 Measured on ../shared/data/backgrounds by ``bench/bench_lighting.py`` (docs/lighting-eval.md).
 """
 
@@ -68,6 +73,9 @@ class EstimatorParams:
                                      # least this × the ambient facing it (else stars, specks)
     blur_deg: float = 20.0           # blur of everything outside the frame
     clip_level: float = 0.97         # linear value at or above which a channel counts as clipped
+    exposure_key: float = 0.18       # auto-exposure's mid-grey for the log-average luminance
+    min_clipped_share: float = 0.01  # clipped share of the frame that constrains its level
+    max_clip_gain: float = 8.0       # clipped diffuse areas at most this bright (3 stops)
     diffuse_clip_gain: float = 2.0   # large clipped areas (sky, windows) are this much brighter
     compact_max_sr: float = 0.4      # a clipped blob not running off the top or bottom and
                                      # smaller than this (sr) may be a sun (with its glare)
@@ -80,7 +88,8 @@ class EstimatorParams:
     overhead_size_deg: float = 30.0  # angular radius of the assumed overhead light (soft)
     brightness_tolerance: float = 1.5  # ambient may exceed the brightness-implied light by this
     min_unseen_gain: float = 0.2     # before the unseen part is dimmed, at most down to this
-    hidden_key_elevation_deg: float = 25.0  # a sun out of view: behind the camera, this high
+    hidden_key_elevation_deg: float = 20.0  # a sun out of view: behind the camera, this high
+                                     # (low: a sun that lights faces, morning or evening)
     key_size_deg: float = 3.0        # angular radius of the key disc splatted into the panorama
 
 
@@ -334,6 +343,23 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
     return (weight * sharp + (1 - weight) * blurred).astype(np.float32)
 
 
+def _clip_gain(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> float:
+    """How much brighter than the clip level the clipped pixels really are.
+
+    Auto-exposure puts the scene's log-average luminance at mid-grey (``exposure_key``); what
+    the clipped pixels lack of that average is their true (geometric-mean) level. Only a large
+    enough clipped share constrains it; it is at least the modest default (white clipping says
+    "well above 1") and at most ``max_clip_gain``.
+    """
+    share = float(clipped.mean())
+    if share < params.min_clipped_share:
+        return params.diffuse_clip_gain
+    logs = np.log(envmap.luminance(photo) + 1e-4)
+    level = (logs.size * math.log(params.exposure_key) - float(logs[~clipped].sum())) / \
+        float(clipped.sum())
+    return float(np.clip(math.exp(level), params.diffuse_clip_gain, params.max_clip_gain))
+
+
 def _clipped_components(photo: np.ndarray, params: EstimatorParams):
     """Clipped pixels (any channel) and their blobs: labels, areas, whether inside the frame."""
     clipped = (photo.max(axis=2) >= params.clip_level).astype(np.uint8)
@@ -378,6 +404,17 @@ def _clear_sky_mask(photo: np.ndarray, clipped: np.ndarray, params: EstimatorPar
     return (blueness >= params.clear_sky_blueness) & (np.abs(smooth) < 0.15) & not_dark & ~clipped
 
 
+def _ground_below_horizon(photo: np.ndarray, sky: np.ndarray, params: EstimatorParams) -> None:
+    """Sky is never below the horizon. The wrap puts the photo's lower half there; when that
+    half is mostly clear sky the camera looks up, and what lies below is unseen ground, lit by
+    the sky: radiance ρ·E/π ≈ ρ × the sky's mean radiance. In place, on ``photo``."""
+    lower = slice(photo.shape[0] // 2, None)
+    if not np.any(sky) or float(sky[lower].mean()) < params.min_sky_fraction:
+        return
+    ground = params.scene_albedo * photo[sky].mean(axis=0)
+    photo[lower][sky[lower]] = ground
+
+
 def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
                  params: EstimatorParams) -> bool:
     """A source far brighter than the clip level saturates every channel in its core and
@@ -406,14 +443,14 @@ def _lum_irradiance(sh: np.ndarray, normal: np.ndarray) -> float:
 _SCENE_NORMAL = np.array([0.0, 1.0, 0.0])
 
 
-def _scene_irradiance(photo: np.ndarray, clipped: np.ndarray, not_surface: np.ndarray,
-                      albedo: float, params: EstimatorParams) -> float | None:
-    """Irradiance the typical surface in view receives, judged from its brightness.
+def _scene_irradiance(photo: np.ndarray, not_surface: np.ndarray, albedo: float,
+                      params: EstimatorParams) -> float | None:
+    """Irradiance the ground in view receives, judged from its brightness.
 
-    Surfaces of mean albedo ρ lit by E have radiance ρE/π, so the photo's typical (median)
-    unclipped luminance L says E = π·L/ρ on the typical surface (mostly the ground: up).
-    Clipped pixels and sky (``not_surface``) are not surfaces; None when too few are left to
-    tell.
+    Surfaces of mean albedo ρ lit by E have radiance ρE/π, so the typical (median) luminance L
+    of the surfaces in the photo's lower half (mostly ground, facing up) says E = π·L/ρ.
+    Clipped pixels and sky (``not_surface``) are not surfaces; None when too few are in view
+    to tell (a photo of the sky).
     """
     if np.mean(~not_surface) < params.min_surface_share:
         return None
@@ -460,13 +497,14 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     ambient_photo = photo.copy()
     # only white (all-channel) clipping says the true value is well above 1
     diffuse_clipped = (photo.min(axis=2) >= params.clip_level) & ~key_mask
-    ambient_photo[diffuse_clipped] *= params.diffuse_clip_gain
-    ambient_pano = _wrap_photo(ambient_photo, wrap, params, params.back_gain)
-    sh_ambient = envmap.project_sh(ambient_pano)
+    ambient_photo[diffuse_clipped] *= _clip_gain(photo, clipped, params)
+    sky = _clear_sky_mask(photo, clipped, params)
+    _ground_below_horizon(ambient_photo, sky, params)
     notes: list[str] = []
 
     strength = 0.0
     if key_label:
+        sh_ambient = envmap.project_sh(_wrap_photo(ambient_photo, wrap, params, params.back_gain))
         rows, cols = np.nonzero(key_mask)
         direction = wrap.direction_of(cols.mean(), rows.mean())
         direction = direction / np.linalg.norm(direction)
@@ -487,7 +525,6 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         notes.append("key light: compact clipped source in the photo")
     else:
         colour = _surface_light_colour(photo, clipped, params)
-        sky = _clear_sky_mask(photo, clipped, params)
         # the sun is out (not behind clouds) about as surely as the sky above is clear; a
         # clear sky with no sun in view means the sun is behind the photographer
         sun_out = float(np.clip(sky[: max(1, sky.shape[0] // 3)].mean()
@@ -501,7 +538,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         # wrapped ambient lacks comes from the hidden sun and, for the clouded share, from a
         # broad light overhead (ceiling, overcast sky); if the ambient is far brighter than
         # the surfaces allow, the unseen part of it is dimmed instead
-        wanted = _scene_irradiance(photo, clipped, clipped | sky, albedo, params)
+        wanted = _scene_irradiance(photo, clipped | sky, albedo, params)
         have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
         deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
         elevation = math.radians(params.hidden_key_elevation_deg)
@@ -524,7 +561,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
                                                               1e-9)
         # dim only what no plausible reflectance explains: the darkest (outdoor) albedo
         # gives the most light the surfaces can have received
-        most = _scene_irradiance(photo, clipped, clipped | sky, params.scene_albedo, params)
+        most = _scene_irradiance(photo, clipped | sky, params.scene_albedo, params)
         if most is not None and have > params.brightness_tolerance * most:
             seen_only = _lum_irradiance(envmap.project_sh(
                 _wrap_photo(ambient_photo, wrap, params, 0.0, overcast)), _SCENE_NORMAL)

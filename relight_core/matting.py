@@ -13,9 +13,10 @@ Contract
 Method: the mask gives a trimap whose unknown band scales with the image; PyMatting's
 closed-form matting (Levin et al. 2008) solves alpha on sRGB-encoded colours (the colour-line
 model was made for display-referred values) at ≤ ``min(max_size, SOLVE_MAX_SIDE)`` px; a fast
-guided filter (He & Sun 2015) carries the matte to the working and then the full resolution along
-the finer image's edges; ``estimate_foreground_ml`` (Germer et al. 2020) recovers F and B in linear light, and B —
-smooth by nature — is upsampled to solve the compositing equation for F at full resolution.
+guided filter (He & Sun 2015) carries the matte to the working and then the full resolution
+along the finer image's edges; ``estimate_foreground_ml`` (Germer et al. 2020) recovers F and B
+in linear light, and B — smooth by nature — is upsampled to solve the compositing equation for F
+at full resolution.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ __all__ = ["Settings", "Layers", "Relighter", "RelightError"]
 MAX_FACES = 4
 MIN_FACE_SCORE = 0.65  # the detector finds "faces" at ~0.53 in empty rooms
 MIN_FACELESS_COVERAGE = 0.1
+ALBEDO_NORMAL_SMOOTHING = 0.015  # × long side: blur of the normals the original light divides by
 Progress = Callable[[str, float], None]
 
 # share of the total time each stage takes on a typical portrait (for the progress fraction)
@@ -119,6 +120,8 @@ class Relighter:
         self.portrait = validate_image(portrait_linear, "portrait", self.settings.max_megapixels)
         self.progress = progress
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}  # CPU seconds of this process per stage
+        self._cpu_start = 0.0
         self.warnings: list[str] = []
         self.faces = 0
         self._cancelled = False
@@ -136,6 +139,8 @@ class Relighter:
     def _stage(self, name: str, start: float) -> float:
         now = time.perf_counter()
         self.timings[name] = round(self.timings.get(name, 0.0) + now - start, 4)
+        cpu = time.process_time()
+        self.cpu_timings[name] = round(self.cpu_timings.get(name, 0.0) + cpu - self._cpu_start, 4)
         if self.progress:
             self.progress(name, _STAGE_SPAN[name][1])
         return now
@@ -146,6 +151,7 @@ class Relighter:
             raise RelightError("cancelled", "cancelled by the user")
         if self.progress:
             self.progress(name, _STAGE_SPAN[name][0])
+        self._cpu_start = time.process_time()
         return time.perf_counter()
 
     # -------------------------------------------------------------- prepare (slow, once)
@@ -207,7 +213,8 @@ class Relighter:
         if fit_mask.sum() < 200:
             fit_mask = alpha_work > 0.95
         self.light_fit = albedo_stage.fit_original_shading(foreground_work, normals_work, fit_mask)
-        shading_work = albedo_stage.original_shading(normals_work, self.light_fit)
+        smooth = ALBEDO_NORMAL_SMOOTHING * max(work_h, work_w)
+        shading_work = albedo_stage.original_shading(normals_work, self.light_fit, smooth)
         self.original_shading_work = shading_work
         if (work_h, work_w) == (height, width):
             self.original_shading = shading_work

@@ -15,7 +15,11 @@ of the normal, reflection-vector lookup coordinates, Fresnel factor), built once
   lobe — exactly a Phong n = 1 prefilter (∫ L (1+1)/2π cos = E/π) — looked up by the normal,
   and the key light is added analytically, with its shadows. The visibility comes from
   marching the height field toward the key light (cast shadows: nose on cheek, eye sockets,
-  chin on neck), softened by the light's angular size. (An order-2 SH of the ambient light
+  chin on neck), softened by the light's angular size.
+* rim: hair strands and the silhouette's edge are thin and let a key light from behind through
+  (forward scattering of fibres): edge pixels (normals turned sideways, (1 − n_z)²) facing the
+  light's side get ``RIM_TRANSMISSION · max(0, −l_z) · key_irradiance / π`` more — the rim light
+  of a backlit portrait, which a camera-facing normal map alone can never receive. (An order-2 SH of the ambient light
   would be 3–4 % off on a dawn sky; the map is exact to its sampling.)
 * specular = amount · Fresnel(n·v) · Σ_k w_k(pixel) · M_k(r), r the mirror direction of the view
   vector, M_k the Phong-prefiltered maps: sharp lobes on skin, broad ones on hair and cloth.
@@ -47,6 +51,7 @@ SHADOW_MAX_SIDE = 384      # shadow maps are computed at this size and upsampled
 SHADOW_REACH = 0.45        # fraction of the long side a shadow may be cast across
 SHADOW_STEPS = 22
 MIN_KEY_SIZE_DEG = 1.0
+RIM_TRANSMISSION = 0.6
 
 
 @dataclass
@@ -169,6 +174,7 @@ class Surface:
         n_dot_v = np.clip(self.normals[:, 2], 0.0, 1.0)
         reflection = 2.0 * n_dot_v[:, None] * self.normals - VIEW
         self.map_x, self.map_y = self._map_coords(*envmap.dirs_to_uv(reflection))
+        self.edge = ((1.0 - n_dot_v) ** 2).astype(np.float32).reshape(self.shape)
         fresnel = FRESNEL_F0 + (FRESNEL_GRAZING - FRESNEL_F0) * (1.0 - n_dot_v) ** 5
         self.fresnel = fresnel.astype(np.float32).reshape(self.shape)
         self.skin_weight = np.clip(skin_weight, 0.0, 1.0).astype(np.float32)
@@ -220,7 +226,9 @@ class Surface:
         visibility = None
         if has_key:
             visibility = self.visibility(key_direction, maps.key_size_deg)
-            lit = visibility * np.maximum(self.normals @ key_direction, 0.0).reshape(self.shape)
+            lit = np.maximum(self.normals @ key_direction, 0.0).reshape(self.shape) * visibility
+            # scattered through the edge itself: no line of sight needed
+            lit += self._rim(key_direction)
             shading += lit[..., None] * (maps.key_irradiance / math.pi)[None, None, :]
         np.maximum(shading, 0.0, out=shading)
         shading *= strength
@@ -237,6 +245,22 @@ class Surface:
             specular *= factor[..., None]
         specular *= strength
         return shading.astype(np.float32), specular.astype(np.float32)
+
+    def _rim(self, key_direction: np.ndarray) -> np.ndarray:
+        """Light a key from behind sends through the thin edge of the silhouette (H, W)."""
+        behind = max(0.0, -float(key_direction[2]))
+        if behind <= 0.0:
+            return np.zeros(self.shape, np.float32)
+        planar = math.hypot(float(key_direction[0]), float(key_direction[1]))
+        if planar < 1e-3:
+            toward = np.ones(self.shape, np.float32)
+        else:
+            side = self.normals[:, :2] @ (key_direction[:2] / planar)
+            side /= np.maximum(np.linalg.norm(self.normals[:, :2], axis=1), 1e-6)
+            toward = (0.3 + 0.7 * np.clip(side, 0.0, 1.0)).reshape(self.shape)
+        # skin inside the face is no thin edge: its sideways normals are the nose and sockets
+        thin = 1.0 - self.skin_weight
+        return (RIM_TRANSMISSION * behind * self.edge * toward * thin).astype(np.float32)
 
     def _specular(self, maps: LightMaps, yaw_deg: float, shininess: float) -> np.ndarray:
         amount = SPECULAR_GAIN * float(np.clip(shininess, 0.0, 1.0))

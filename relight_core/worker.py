@@ -462,6 +462,9 @@ class Worker:
                                    size=preview)
         if job.cancel.is_set():
             raise Cancelled()
+        region = request.get("background_region")
+        if region is not None and background is not None:
+            layers.composite = self._composite_over_region(layers, background, region)
         report("write", 0.0, "writing layers")
         files = self._write_layers(layers, wanted, fmt, job)
         report("write", 1.0, "done")
@@ -477,6 +480,23 @@ class Worker:
             "warnings": [one_line(w) for w in getattr(layers, "warnings", [])],
             "timings": _jsonable(getattr(layers, "timings", {})),
         }
+
+    @staticmethod
+    def _composite_over_region(layers: Any, background: Any, region: Any) -> Any:
+        """Composite over the part of the background under the portrait (the host's view),
+        while the light was estimated from the whole background photo."""
+        from relight_core import composite
+
+        if not (isinstance(region, list) and len(region) == 4
+                and all(isinstance(v, int) for v in region)):
+            raise ProtocolFault("bad_input", "background_region must be [x, y, width, height]")
+        x, y, width, height = region
+        if width <= 0 or height <= 0 or x < 0 or y < 0 or y + height > background.shape[0] \
+                or x + width > background.shape[1]:
+            raise ProtocolFault("bad_input", "background_region lies outside the background")
+        out_h, out_w = layers.alpha.shape[:2]
+        backdrop = composite.cover(background[y:y + height, x:x + width], out_h, out_w)
+        return composite.over(layers.relit, layers.alpha, backdrop)
 
     @staticmethod
     def _output_format(request: dict[str, Any]) -> dict[str, Any]:

@@ -262,6 +262,14 @@ def test_request_names_formats_layers_and_background(plugin):
     assert params["layers"] == ["alpha", "relit", "albedo", "shading", "specular",
                                 "shading_over", "composite"]
     assert params["output"]["dtype"] == "u16" and not os.path.exists(params["output"]["dir"])
+    assert params["background_region"] == [5, 7, 40, 30]  # the part under the portrait
+
+
+def test_background_that_does_not_cover_the_portrait_is_sent_whole(plugin):
+    image, portrait, background = scene()
+    background.width = 20  # narrower than the portrait: scaled to cover by the worker
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert "background_region" not in FakeClient.requests[0][1]
 
 
 def test_float_images_get_no_shading_over_layer_and_hdri_replaces_the_background(plugin,

@@ -104,9 +104,21 @@ class FakeNode:
     def bounds(self):
         return Rect(*self.rect)
 
-    def pixelData(self, x, y, w, h):  # noqa: N802
-        assert (x, y, w, h) == self.rect, "reads only its own bounds in these tests"
-        return self.data
+    def bytes_per_pixel(self):
+        return 4 * {"U8": 1, "U16": 2, "F16": 2, "F32": 4}[self._depth]
+
+    def pixelData(self, x, y, w, h):  # noqa: N802 - like Krita: transparent outside the data
+        bpp = self.bytes_per_pixel()
+        sx, sy, sw, sh = self.rect
+        out = bytearray(w * h * bpp)
+        for row in range(h):
+            for col in range(w):
+                px, py = x + col - sx, y + row - sy
+                if 0 <= px < sw and 0 <= py < sh:
+                    src = (py * sw + px) * bpp
+                    dst = (row * w + col) * bpp
+                    out[dst:dst + bpp] = self.data[src:src + bpp]
+        return bytes(out)
 
     def setPixelData(self, data, x, y, w, h):  # noqa: N802
         self.rect, self.data = (x, y, w, h), bytes(data)
@@ -256,6 +268,22 @@ def test_save_layer_writes_krita_bytes_with_their_layout(tmp_path):
     assert descriptor["channel_order"] == "BGRA" and descriptor["dtype"] == "u8"
     assert descriptor["encoding"] == "srgb" and descriptor["channels"] == 4
     assert Path(descriptor["path"]).read_bytes() == node.data
+
+
+def test_background_is_cut_to_the_portrait_when_it_covers_it(tmp_path):
+    background = FakeNode("Background")
+    pixels = b"".join(bytes([x, y, 0, 255]) for y in range(10) for x in range(12))
+    background.setPixelData(pixels, 0, 0, 12, 10)
+    portrait = krita_io.LayerFile({}, 3, 4, 5, 2)
+    saved = krita_io.save_background(background, portrait, str(tmp_path), 100)
+    assert (saved.x, saved.y, saved.width, saved.height) == (3, 4, 5, 2)
+    data = Path(saved.descriptor["path"]).read_bytes()
+    assert data[:4] == bytes([3, 4, 0, 255])  # document pixel (3, 4), aligned with the portrait
+    assert data[-4:] == bytes([7, 5, 0, 255])
+    # a background smaller than the portrait goes whole; the worker scales it to cover
+    big_portrait = krita_io.LayerFile({}, -5, 0, 30, 30)
+    whole = krita_io.save_background(background, big_portrait, str(tmp_path), 100)
+    assert (whole.x, whole.y, whole.width, whole.height) == (0, 0, 12, 10)
 
 
 def test_save_layer_refuses_empty_and_grey_layers(tmp_path):

@@ -101,6 +101,34 @@ def test_sun_behind_the_camera_lights_the_front():
     assert scale_free <= 0.35 and absolute <= 0.6, (absolute, scale_free)
 
 
+def overcast_world(height=128, zenith=3.0, ground_albedo=0.15) -> np.ndarray:
+    """CIE standard overcast sky (L ∝ 1 + 2 sin elevation, grey) over a ground lit by it."""
+    dirs = envmap.direction_grid(height).astype(np.float64)
+    sky = zenith * (1 + 2 * np.clip(dirs[..., 1], 0, 1)) / 3
+    ground = ground_albedo * zenith * 7 / 9  # ρ E/π, E = 7π/9 × zenith radiance
+    pano = np.where(dirs[..., 1] > 0, sky, ground)[..., None] * np.array([0.95, 1.0, 1.05])
+    return pano.astype(np.float32)
+
+
+def test_overcast_sky_lights_from_above_within_targets():
+    pano = overcast_world()
+    photo, exposure, cam = photograph(pano, yaw_deg=30)
+    env = lighting.estimate_environment(photo)
+    absolute, scale_free, angle = irradiance_errors(env.sh, true_sh(pano, exposure, cam))
+    assert scale_free <= 0.20 and absolute <= 0.40 and angle <= 30, (absolute, scale_free, angle)
+    # a grey sky is no clear sky: no sun is invented behind the camera
+    assert env.key_direction[1] > 0.9 and env.dominant_direction[1] > 0.8
+
+
+def test_photo_of_the_sky_alone_invents_no_hidden_sun():
+    photo, _, _ = photograph(sunny_world(_unit((0.0, 0.3, 1.0))), pitch_deg=45)
+    env = lighting.estimate_environment(photo)  # no ground in view: nothing to judge light by
+    assert np.all(np.isfinite(env.sh)) and float(envmap.luminance(env.key_irradiance)) == 0
+    # the sky does not continue below the horizon: there the (darker) ground lit by it is
+    up, down = envmap.luminance(envmap.irradiance_sh(env.sh, np.array([[0, 1.0, 0], [0, -1.0, 0]])))
+    assert down < 0.5 * up, (up, down)
+
+
 def test_rotation_turns_the_light():
     photo, _, _ = photograph(sunny_world((0.0, 0.2, -1.0)))
     env = lighting.estimate_environment(photo)

@@ -130,3 +130,30 @@ def test_ssim_is_one_for_equal_images_and_drops_with_noise_and_contrast():
     mask = np.zeros((32, 32), bool)
     mask[8:24, 8:24] = True
     assert metrics.ssim(image, image, mask) == pytest.approx(1.0)
+
+
+def test_lab_round_trip_and_reinhard_moves_the_statistics():
+    from relight_core.evaluation import baselines, synthetic
+
+    rng = np.random.default_rng(2)
+    colours = rng.uniform(0.05, 0.95, (50, 3))
+    assert np.allclose(baselines.lab_to_rgb(baselines.rgb_to_lab(colours)), colours, atol=1e-9)
+    foreground = rng.uniform(0.05, 0.3, (20, 20, 3)).astype(np.float32)
+    background = rng.uniform(0.2, 0.6, (20, 20, 3)).astype(np.float32) * [1.0, 0.7, 0.4]
+    alpha = np.ones((20, 20), np.float32)
+    moved = baselines.reinhard_transfer(foreground, alpha, background.astype(np.float32))
+    moved_lab = baselines.rgb_to_lab(synthetic.srgb_encode(moved)).reshape(-1, 3)
+    scene_lab = baselines.rgb_to_lab(synthetic.srgb_encode(background)).reshape(-1, 3)
+    # same mean and spread as the background (up to the clip to [0, 1], not reached here)
+    assert np.allclose(moved_lab.mean(0), scene_lab.mean(0), atol=1e-3)
+    assert np.allclose(moved_lab.std(0), scene_lab.std(0), rtol=1e-2)
+
+
+def test_plain_paste_is_the_compositing_equation():
+    from relight_core.evaluation import baselines
+
+    foreground = np.full((2, 2, 3), 0.8, np.float32)
+    background = np.full((2, 2, 3), 0.2, np.float32)
+    alpha = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+    pasted = baselines.over(foreground, alpha, background)
+    assert np.allclose(pasted[..., 0], [[0.2, 0.35], [0.5, 0.8]])

@@ -203,6 +203,26 @@ def test_float_bgra_and_preview(session, tmp_path):
     assert small["layers"]["relit"]["channel_order"] == "RGBA"  # the default format
 
 
+def test_background_region_sets_the_composite_backdrop(session, tmp_path):
+    portrait = np.zeros((4, 4, 4), np.float32)
+    portrait[..., :3], portrait[..., 3] = 0.5, 1.0
+    portrait[0, 0, 3] = 0.0  # see the backdrop through this pixel
+    descriptor = write_raw(tmp_path / "p.raw", portrait, dtype="f32", encoding="linear",
+                           channel_order="RGBA")
+    background = np.zeros((10, 10, 3), np.float32)
+    background[:, 5:] = 0.75  # the region [5, 0, 5, 10] is the right, bright half
+    back_descriptor = write_raw(tmp_path / "b.raw", background, dtype="f32", encoding="linear",
+                                channel_order="RGB")
+    request = dict(op="relight", portrait=descriptor, background=back_descriptor,
+                   layers=["composite"], output={"dir": str(tmp_path), "channel_order": "RGB"})
+    session.send(id=1, background_region=[5, 0, 5, 10], **request)
+    result = session.reply(1)
+    composite = np.fromfile(result["layers"]["composite"]["path"], np.float32).reshape(4, 4, 3)
+    np.testing.assert_allclose(composite[0, 0], 0.75, atol=1e-5)
+    session.send(id=2, background_region=[8, 0, 5, 10], **request)
+    assert "outside" in session.reply(2)["message"]
+
+
 def test_unknown_key_without_portrait_is_bad_input(session, tmp_path):
     session.send(id=1, op="relight", key="nope", hdri={"path": "/x.hdr"},
                  output={"dir": str(tmp_path)})

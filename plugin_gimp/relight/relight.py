@@ -170,6 +170,19 @@ def check_inputs(image, drawables, options: dict):
     return portrait, background
 
 
+def region_under(portrait, background) -> list[int] | None:
+    """[x, y, w, h] of the background (in its own pixels) that lies under the portrait, when the
+    background covers the portrait completely; None otherwise (then it is scaled to cover)."""
+    px, py = portrait.get_offsets()[-2:]
+    bx, by = background.get_offsets()[-2:]
+    x, y = px - bx, py - by
+    width, height = portrait.get_width(), portrait.get_height()
+    if x < 0 or y < 0 or x + width > background.get_width() \
+            or y + height > background.get_height():
+        return None
+    return [x, y, width, height]
+
+
 def export_layer(layer, fmt: PixelFormat, path: str) -> dict:
     """Write the layer's pixels (RGBA, straight alpha) to a raw file; its descriptor."""
     width, height = layer.get_width(), layer.get_height()
@@ -274,6 +287,9 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
         if background is not None:
             request["background"] = export_layer(background, fmt,
                                                  os.path.join(folder, "background.raw"))
+            region = region_under(portrait, background)
+            if region is not None:  # the composite shows what lies under the portrait
+                request["background_region"] = region
         else:
             request["hdri"] = {"path": options["hdri"]}
         client = (client_factory or relight_client.WorkerClient)()
@@ -305,7 +321,9 @@ def show_dialog(procedure, image, drawables, config) -> bool:
     GimpUi.init(PROCEDURE)
     chosen = config.get_property("background-layer")
     if (chosen is None or not chosen.is_valid()) and len(drawables) == 1:
-        config.set_property("background-layer", layer_below(drawables[0]))
+        below = layer_below(drawables[0])
+        if below is not None:
+            config.set_property("background-layer", below)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Relight Portrait")
     dialog.fill(["background-layer", "hdri-file", "rotation", "strength", "shininess",
                  "keep-original", "edge-refine", "output-intrinsics", "output-normals",
@@ -362,24 +380,24 @@ class RelightPlugIn(Gimp.PlugIn):
         procedure.add_file_argument("hdri-file", "_HDR panorama (optional)",
                                     "An equirectangular .hdr/.exr used instead of the layer",
                                     Gimp.FileChooserAction.OPEN, True, None, flags)
-        procedure.add_double_argument("rotation", "Light _rotation (°)",
+        procedure.add_double_argument("rotation", "Light ro_tation (°)",
                                       "Turn the light around the person", -180.0, 180.0, 0.0,
                                       flags)
-        procedure.add_double_argument("strength", "Light _strength", "Light strength",
+        procedure.add_double_argument("strength", "Light stren_gth", "Light strength",
                                       0.0, 4.0, 1.0, flags)
-        procedure.add_double_argument("shininess", "Shi_niness", "Specular amount",
+        procedure.add_double_argument("shininess", "Sh_ininess", "Specular amount",
                                       0.0, 1.0, 0.3, flags)
         procedure.add_double_argument("keep-original", "_Keep original light",
                                       "How much of the original lighting to keep", 0.0, 1.0, 0.0,
                                       flags)
         procedure.add_boolean_argument("edge-refine", "Refine matte _edges (hair)",
                                        "Closed-form matting of the edges", True, flags)
-        procedure.add_boolean_argument("output-intrinsics", "Albedo, shading, specular _layers",
+        procedure.add_boolean_argument("output-intrinsics", "Albedo, shading, specular la_yers",
                                        "Add the layers that add up to the relit person", True,
                                        flags)
-        procedure.add_boolean_argument("output-normals", "_Normals layer",
+        procedure.add_boolean_argument("output-normals", "Nor_mals layer",
                                        "Add the surface normals as a layer", False, flags)
-        procedure.add_boolean_argument("output-composite", "_Composite layer",
+        procedure.add_boolean_argument("output-composite", "Com_posite layer",
                                        "Add the relit person over the background", True, flags)
         return procedure
 

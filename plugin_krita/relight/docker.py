@@ -1,11 +1,10 @@
 """The "Relight" docker: inputs, controls, live preview, progress, Apply.
 
-Flow: the first Preview (or the first control change) saves the portrait and background to
-pixel files and sends ``prepare`` (the slow pass: matte, normals, albedo, with progress and
-Cancel). After that, every control change sends a small ``relight`` with ``preview_size``
-using the worker's cached portrait key; changes that arrive while one preview is in flight are
-coalesced into the next. Apply sends a full-size ``relight`` in the document's own pixel
-format and writes the answer as new layers.
+Flow: Preview saves the portrait and background to pixel files and sends ``prepare`` (the
+slow pass: matte, normals, albedo, with progress and Cancel). After that, every control
+change sends a small ``relight`` with ``preview_size`` using the worker's cached portrait key;
+changes that arrive while one preview is in flight are coalesced into the next. Apply sends a
+full-size ``relight`` in the document's own pixel format and writes the answer as new layers.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from .qt_compat import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QElapsedTimer,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -102,6 +102,8 @@ class RelightDocker(DockWidget):
         self.last_message = ""
         self.last_report: krita_io.WriteReport | None = None
         self.preview_count = 0
+        self.last_preview_ms = 0.0  # request → preview shown, for the status line and tests
+        self._preview_clock = QElapsedTimer()
         self._job_id: str | None = None
         self._prepared: dict | None = None  # key, portrait/background files, source ids
         self._preview_dirty = False
@@ -246,6 +248,8 @@ class RelightDocker(DockWidget):
 
     # ------------------------------------------------------------------ Krita hooks
     def canvasChanged(self, canvas) -> None:  # noqa: N802 - Krita's name
+        # Another document (or none): the prepared portrait belongs to the old one.
+        self._prepared = None
         self.refresh_layers()
 
     def refresh_layers(self, *_args) -> None:
@@ -318,7 +322,7 @@ class RelightDocker(DockWidget):
         self.progress.setFormat(f"{message or stage} %p%")
 
     def _fail(self, code: str, message: str) -> None:
-        text = message if code != "cancelled" else "Cancelled."
+        text = message[:1].upper() + message[1:] if code != "cancelled" else "Cancelled."
         if code == "no_person" and "person" not in message.lower():
             text = f"No person found in the portrait layer: {message}"
         self._idle()
@@ -357,8 +361,8 @@ class RelightDocker(DockWidget):
                 raise InputError("Choose the background layer that sets the light.")
             if krita_io.node_id(background) == krita_io.node_id(portrait):
                 raise InputError("The background must be another layer than the portrait.")
-            background_file = krita_io.save_layer(background, folder, "background",
-                                                  "background", 100.0)
+            background_file = krita_io.save_background(background, portrait_file, folder,
+                                                       100.0)
             light = {"background": background_file.descriptor}
         return {"doc": doc, "portrait": portrait, "portrait_file": portrait_file,
                 "light": light, "format": out_format, "settings": settings}
@@ -373,6 +377,8 @@ class RelightDocker(DockWidget):
         self._save_settings()
         if self._prepared is not None:
             self._debounce.start()
+        elif self.state == "idle" and not self.last_message:
+            self.show_message("Press Preview to see the light follow the controls.")
 
     def start_prepare(self) -> None:
         """The slow first pass, then a first preview."""
@@ -380,7 +386,7 @@ class RelightDocker(DockWidget):
             return
         try:
             inputs = self._gather_inputs()
-        except InputError as exc:
+        except (InputError, OSError, ValueError) as exc:
             self.show_message(str(exc), error=True)
             self.finished.emit("error")
             return
@@ -419,6 +425,7 @@ class RelightDocker(DockWidget):
                        "channel_order": "RGBA", "alpha": "opaque"},
             **self._prepared["light"],
         }
+        self._preview_clock.start()
         self.link.request("relight", params, self._on_preview, self._on_preview_error)
 
     def _on_preview(self, result: dict) -> None:
@@ -433,6 +440,8 @@ class RelightDocker(DockWidget):
             target, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation))
         self.preview_count += 1
+        self.last_preview_ms = float(self._preview_clock.elapsed())
+        self.preview_label.setToolTip(f"Preview re-lit in {self.last_preview_ms:.0f} ms")
         for warning in result.get("warnings", [])[:1]:
             self.show_message(warning)
         self.finished.emit("preview")
@@ -454,7 +463,7 @@ class RelightDocker(DockWidget):
             return
         try:
             inputs = self._gather_inputs()
-        except InputError as exc:
+        except (InputError, OSError, ValueError) as exc:
             self.show_message(str(exc), error=True)
             self.finished.emit("error")
             return

@@ -171,6 +171,13 @@ def unique_group_name(existing: list[str], base: str = "Relight") -> str:
     return f"{base} {number}"
 
 
+def rect_contains(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> bool:
+    """Whether rectangle ``inner`` (x, y, w, h) lies inside ``outer``."""
+    ox, oy, ow, oh = outer
+    ix, iy, iw, ih = inner
+    return ox <= ix and oy <= iy and ix + iw <= ox + ow and iy + ih <= oy + oh
+
+
 def preview_size_for(width: int, height: int, long_side: int = 256) -> tuple[int, int]:
     """Preview dimensions: the long side ``long_side`` px, aspect kept, never upscaled."""
     scale = min(1.0, long_side / max(width, height))

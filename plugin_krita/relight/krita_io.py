@@ -11,7 +11,15 @@ import os
 from dataclasses import dataclass, field
 
 from .clientmod import client
-from .formats import InputError, LayerSpec, PixelFormat, alpha_is_empty, check_rect, pixel_format
+from .formats import (
+    InputError,
+    LayerSpec,
+    PixelFormat,
+    alpha_is_empty,
+    check_rect,
+    pixel_format,
+    rect_contains,
+)
 
 
 @dataclass
@@ -64,20 +72,42 @@ def document_format(doc) -> PixelFormat:
     return pixel_format(doc.colorModel(), doc.colorDepth(), doc.colorProfile())
 
 
-def save_layer(node, folder: str, name: str, what: str, max_megapixels: float) -> LayerFile:
-    """Write a paint layer's pixels (its own bounds) to ``folder`` in the layer's format."""
-    fmt = pixel_format(node.colorModel(), node.colorDepth(), node.colorProfile())
+def bounds_of(node) -> tuple[int, int, int, int]:
     rect = node.bounds()
-    check_rect(rect.width(), rect.height(), what, max_megapixels)
-    data = bytes(node.pixelData(rect.x(), rect.y(), rect.width(), rect.height()))
+    return rect.x(), rect.y(), rect.width(), rect.height()
+
+
+def save_layer(node, folder: str, name: str, what: str, max_megapixels: float,
+               rect: tuple[int, int, int, int] | None = None) -> LayerFile:
+    """Write a paint layer's pixels to ``folder`` in the layer's format.
+
+    ``rect`` (x, y, w, h in document pixels) defaults to the layer's own bounds.
+    """
+    fmt = pixel_format(node.colorModel(), node.colorDepth(), node.colorProfile())
+    x, y, width, height = rect or bounds_of(node)
+    check_rect(width, height, what, max_megapixels)
+    data = bytes(node.pixelData(x, y, width, height))
     if alpha_is_empty(data, fmt):
         raise InputError(f"The {what} layer is empty: paint or paste an image into it first.")
     descriptor = client.pixel_descriptor(
-        os.path.join(folder, f"{name}.raw"), rect.width(), rect.height(), fmt.dtype,
-        fmt.encoding, fmt.channel_order,
+        os.path.join(folder, f"{name}.raw"), width, height, fmt.dtype, fmt.encoding,
+        fmt.channel_order,
     )
     client.write_pixels(descriptor, data)
-    return LayerFile(descriptor, rect.x(), rect.y(), rect.width(), rect.height())
+    return LayerFile(descriptor, x, y, width, height)
+
+
+def save_background(node, portrait: LayerFile, folder: str, max_megapixels: float) -> LayerFile:
+    """The background as the worker should see it.
+
+    When the background covers the portrait's rectangle, send exactly that rectangle: the
+    composite then lines up with the document (what the artist sees behind the person).
+    Otherwise send the whole layer, which the worker scales to cover the portrait.
+    """
+    portrait_rect = (portrait.x, portrait.y, portrait.width, portrait.height)
+    covers = rect_contains(bounds_of(node), portrait_rect)
+    return save_layer(node, folder, "background", "background", max_megapixels,
+                      portrait_rect if covers else None)
 
 
 def output_request(fmt: PixelFormat, folder: str) -> dict:

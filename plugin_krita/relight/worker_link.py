@@ -109,7 +109,11 @@ class WorkerLink(QObject):
         process, self._process = self._process, None
         self._watchdog.stop()
         if process is not None:
-            process.finished.disconnect()
+            try:
+                process.finished.disconnect()
+                process.errorOccurred.disconnect()
+            except TypeError:
+                pass
             if process.state() != QProcess.ProcessState.NotRunning:
                 process.write(client.encode({"id": "bye", "op": "shutdown"}))
                 process.closeWriteChannel()

@@ -44,6 +44,9 @@ def build_image(case):
         background.scale(width, height, False)
     pad_x, pad_y = JOB["pad"]
     image.resize(width + 2 * pad_x, height + 2 * pad_y, pad_x, pad_y)
+    if case.get("background_canvas"):  # a background bigger than the portrait, under all of it
+        background.scale(image.get_width(), image.get_height(), False)
+        background.set_offsets(0, 0)
     if case.get("precision"):
         image.convert_precision(getattr(Gimp.Precision, case["precision"]))
     return image, portrait, background
@@ -127,7 +130,8 @@ def good_case(case):
     status, message = run_relight(image, [portrait], arguments)
     result = {"status": status, "message": message, "before": before,
               "after": top_level(image) if status != "success" else None,
-              "portrait": describe(portrait), "image_size": [image.get_width(),
+              "portrait": describe(portrait), "background": describe(background),
+              "image_size": [image.get_width(),
                                                              image.get_height()]}
     if status != "success":
         image.delete()

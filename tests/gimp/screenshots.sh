@@ -22,7 +22,11 @@ if [ "${1:-}" = --inside ]; then
     -b "exec(open('$REPO/tests/gimp/screenshot_driver.py').read())" >"$W/gimp-gui.log" 2>&1 &
   gimp=$!
   for _ in $(seq 600); do [ -e "$W/shots/layers.ready" ] && break; sleep 0.2; done
-  sleep 4; shoot layers; touch "$W/shots/layers.done"
+  # No window manager under Xvfb: make GIMP's window fill the screen so the Layers dock is tall.
+  for win in $(xdotool search --onlyvisible --class gimp 2>/dev/null); do
+    xdotool windowmove "$win" 0 0 windowsize "$win" 1360 860 2>/dev/null || true
+  done
+  sleep 5; shoot layers; touch "$W/shots/layers.done"
   for _ in $(seq 300); do [ -e "$W/shots/dialog.ready" ] && break; sleep 0.2; done
   sleep 8; shoot dialog
   kill "$gimp" 2>/dev/null || true
@@ -39,6 +43,7 @@ W="$(mktemp -d /tmp/relight-shots.XXXXXX)"
 mkdir -p "$W/profile/plug-ins/relight" "$W/home" "$W/shots"
 install -m 755 "$REPO/plugin_gimp/relight/relight.py" "$W/profile/plug-ins/relight/relight.py"
 cp "$REPO/relight_core/client.py" "$W/profile/plug-ins/relight/relight_client.py"
+cp "$REPO/tests/gimp/sessionrc" "$W/profile/sessionrc"  # big window, wide Layers dock
 printf '{"python": "%s", "models_dir": "%s", "version": "0.1.0", "protocol": 1}\n' \
   "$PY" "$MODELS" >"$W/config.json"
 printf '{"portrait": "%s", "background": "%s"}\n' \

@@ -206,9 +206,21 @@ class Driver:
             return None
         return {key: value for key, value in vars(report).items() if key != "holders"}
 
+    def background_match(self):
+        """Composite vs the document's background photo at the portrait's corner (matte ≈ 0),
+        as 8-bit B, G, R, A (only meaningful in the 8-bit document)."""
+        groups = [n for n in self.doc.rootNode().childNodes() if n.name() == "Relight"]
+        if not groups or self.doc.colorDepth() != "U8":
+            return None
+        composite = [n for n in groups[0].childNodes() if n.name() == "Composite"]
+        x, y = PORTRAIT_AT[0] + 3, PORTRAIT_AT[1] + 3
+        return {"composite": list(bytes(composite[0].pixelData(x, y, 1, 1))),
+                "background": list(bytes(self.background.pixelData(x, y, 1, 1)))}
+
     def record_apply(self, name):
         def record(outcome):
             self.result["cases"][name] = {
+                "corner": self.background_match(),
                 "outcome": outcome, "message": self.docker.last_message,
                 "doc_depth": self.doc.colorDepth(), "tree": self.tree(),
                 "report": self.report_dict(),
@@ -272,19 +284,23 @@ class Driver:
         self.docker.rotation.set_value(0)
         timings = {}
 
+        angles = [-60, 30, 170, -150, 120]
+        timings["docker_preview_ms"] = []
+
         def rotate(outcome):
             if outcome != "preview":
                 return record(outcome)
-            timings["first_s"] = time.monotonic() - started
+            if "first_s" not in timings:
+                timings["first_s"] = time.monotonic() - started
+            else:
+                timings["docker_preview_ms"].append(self.docker.last_preview_ms)
+            if not angles:
+                return self.after(300, lambda: record(outcome))
             count = self.docker.preview_count
-            self.rotate_started = time.monotonic()
-            self.wait_docker({"preview", "error"}, lambda o: rotated(o, count))
-            self.docker.rotation.set_value(120)
-
-        def rotated(outcome, count):
-            timings["rotate_s"] = time.monotonic() - self.rotate_started
-            timings["count_grew"] = self.docker.preview_count > count
-            self.after(300, lambda: record(outcome))
+            self.wait_docker({"preview", "error"},
+                             lambda o: rotate(o) if self.docker.preview_count > count
+                             else record("no new preview"))
+            self.docker.rotation.set_value(angles.pop(0))
 
         def record(outcome):
             pixmap = self.docker.preview_label.pixmap()
@@ -322,9 +338,11 @@ class Driver:
         self.docker_apply_at("F16", "docker_f16")
 
     def case_docker_f32(self):
+        self.docker.output_boxes["normals"].setChecked(True)  # the optional layer, once
         self.docker_apply_at("F32", "docker_f32")
 
     def bad_case(self, name, portrait, background):
+        self.docker.output_boxes["normals"].setChecked(False)
         self.docker.set_inputs(portrait, background)
         self.wait_docker({"applied", "error"}, self.record_apply(name))
         self.docker.apply()

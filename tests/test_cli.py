@@ -1,0 +1,104 @@
+"""`relight` command: all layer files on a real portrait; bad input → exit 2 and one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from relight_core import cli
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
+BACKGROUND = DATA / "backgrounds" / "kiara_dawn.png"
+HDRI = DATA / "hdri" / "kiara_1_dawn_1k.hdr"
+EXPECTED_FILES = {
+    "alpha.png", "foreground.png", "normals.png", "albedo.png", "shading.png", "specular.png",
+    "relit.png", "composite.png", "result.json", "alpha.tif", "foreground.tif", "normals.tif",
+    "albedo.tif", "shading.tif", "specular.tif", "relit.tif", "composite.tif",
+}
+
+
+@pytest.fixture(scope="module")
+def small_portrait(tmp_path_factory):
+    path = tmp_path_factory.mktemp("in") / "portrait.png"
+    image = Image.open(PORTRAIT)
+    image.thumbnail((384, 384))
+    image.save(path)
+    return path
+
+
+def test_run_writes_every_layer(small_portrait, tmp_path, capsys):
+    outdir = tmp_path / "out"
+    code = cli.main(["run", str(small_portrait), str(BACKGROUND), "-o", str(outdir),
+                     "--max-size", "384", "--rotate", "30", "--json"])
+    assert code == 0
+    assert EXPECTED_FILES <= {p.name for p in outdir.iterdir()}
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((outdir / "result.json").read_text())
+    assert printed == saved
+    assert saved["faces"] == 1 and saved["sizes"]["output"] == list(Image.open(small_portrait).size)
+    for stage in ("detect", "matting", "geometry", "albedo", "lighting", "shading", "composite"):
+        assert saved["timings_s"][stage] >= 0
+    assert len(saved["light"]["sh"]) == 9 and len(saved["light"]["dominant_direction"]) == 3
+    assert Image.open(outdir / "relit.png").mode == "RGBA"
+    assert Image.open(outdir / "composite.png").mode == "RGB"
+
+
+def test_light_command(capsys, tmp_path):
+    pano = tmp_path / "env.hdr"
+    assert cli.main(["light", str(BACKGROUND), "--json", "--save-panorama", str(pano)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "estimated" and pano.stat().st_size > 1000
+    assert cli.main(["light", str(HDRI)]) == 0
+    assert "dominant light direction" in capsys.readouterr().out
+
+
+def test_doctor_and_models_are_wired(capsys):
+    code = cli.main(["doctor"])
+    out = capsys.readouterr().out
+    assert "import numpy" in out and "pymatting" in out and "models" in out
+    assert code in (0, 1)
+    assert cli.main(["models", "list"]) == 0
+
+
+def _bad_inputs(tmp_path: Path, portrait: Path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    one = tmp_path / "one.png"
+    Image.new("RGB", (1, 1)).save(one)
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (300, 200)).save(wide)
+    landscape = DATA / "backgrounds" / "empty_warehouse.png"
+    missing = tmp_path / "missing.png"
+    return {
+        "missing": ([str(missing), str(BACKGROUND)], missing.name),
+        "folder": ([str(tmp_path), str(BACKGROUND)], tmp_path.name),
+        "not an image": ([str(portrait), str(text)], text.name),
+        "empty file": ([str(empty), str(BACKGROUND)], empty.name),
+        "1x1": ([str(portrait), str(one)], one.name),
+        "too big": ([str(portrait), str(BACKGROUND), "--max-megapixels", "0.05"], portrait.name),
+        "pano not 2:1": ([str(portrait), str(BACKGROUND), "--hdri", str(wide)], wide.name),
+        "no person": ([str(landscape), str(BACKGROUND)], landscape.name),
+    }
+
+
+def test_bad_input_exit_2_with_one_line(small_portrait, tmp_path, capsys):
+    for case, (args, named) in _bad_inputs(tmp_path, small_portrait).items():
+        code = cli.main(["run", *args, "-o", str(tmp_path / "out"), "--max-size", "256"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, case
+        assert len(err.splitlines()) == 1 and named in err, (case, err)
+        assert "Traceback" not in err
+
+
+def test_bad_input_from_a_real_process(tmp_path):
+    missing = tmp_path / "nope.jpg"
+    done = subprocess.run([sys.executable, "-m", "relight_core.cli", "run", str(missing),
+                           str(BACKGROUND), "-o", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: {missing}: no such file"]

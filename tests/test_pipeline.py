@@ -1,0 +1,130 @@
+"""relight_core.pipeline end to end on a real portrait (small, for speed)."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from relight_core import io
+from relight_core.pipeline import Layers, Relighter, RelightError, Settings
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
+BACKGROUND = DATA / "backgrounds" / "spruit_sunrise_towards_sun.jpg"
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    image = io.read_image(PORTRAIT)
+    return cv2.resize(image, (340, 384), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def prepared(portrait):
+    stages = []
+    relighter = Relighter(portrait, Settings(max_size=384),
+                          progress=lambda stage, fraction: stages.append((stage, fraction)))
+    layers = relighter.relight(io.read_image(BACKGROUND))
+    return relighter, layers, stages
+
+
+def test_every_layer_has_its_contract(prepared, portrait):
+    _, layers, _ = prepared
+    assert isinstance(layers, Layers)
+    height, width = portrait.shape[:2]
+    assert layers.alpha.shape == (height, width)
+    for name in ("foreground", "normals", "albedo", "shading", "specular", "relit", "composite"):
+        array = getattr(layers, name)
+        assert array.shape == (height, width, 3) and array.dtype == np.float32, name
+        assert np.isfinite(array).all(), name
+    assert 0 <= layers.alpha.min() and layers.alpha.max() <= 1
+    assert ((layers.alpha > 0.05) & (layers.alpha < 0.95)).sum() > 200  # soft hair edge
+    assert 0 <= layers.albedo.min() and layers.albedo.max() <= 1
+    assert layers.shading.min() >= 0 and layers.specular.min() >= 0
+    person = layers.alpha > 0
+    np.testing.assert_allclose(np.linalg.norm(layers.normals[person], axis=-1), 1, atol=1e-3)
+    assert layers.faces == 1
+
+
+def test_layers_stack_to_relit_and_composite(prepared, portrait):
+    _, layers, _ = prepared
+    assert np.array_equal(layers.albedo * layers.shading + layers.specular, layers.relit)
+    from relight_core import composite
+
+    background = composite.cover(io.read_image(BACKGROUND), *portrait.shape[:2])
+    expected = layers.relit * layers.alpha[..., None] + background * (1 - layers.alpha[..., None])
+    np.testing.assert_allclose(layers.composite, expected, atol=1e-5)
+    opaque = layers.alpha == 1
+    assert np.array_equal(layers.composite[opaque], layers.relit[opaque])
+
+
+def test_light_comes_from_the_scene(prepared):
+    """The light report is complete and the sunrise light is warm."""
+    _, layers, _ = prepared
+    light = layers.light
+    assert len(light["sh"]) == 9 and len(light["dominant_direction"]) == 3
+    assert light["dominant_colour"][0] > light["dominant_colour"][2]  # sunrise light is warm
+
+
+def test_progress_timings_and_fast_relight(prepared):
+    relighter, layers, stages = prepared
+    names = [stage for stage, _ in stages]
+    for stage in ("detect", "matting", "geometry", "albedo", "lighting", "shading", "composite"):
+        assert stage in names and stage in layers.timings
+    fractions = [fraction for _, fraction in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    background = io.read_image(BACKGROUND)
+    turned = relighter.relight(background, settings=Settings(rotate_deg=180, shininess=0.8))
+    assert not np.allclose(turned.shading, layers.shading)
+    assert np.array_equal(turned.alpha, layers.alpha)  # the matte was kept, not recomputed
+    kept = relighter.relight(background, settings=Settings(keep_original=1.0))
+    np.testing.assert_allclose(kept.relit, kept.foreground, atol=1e-4)
+    preview = relighter.relight(background, size=128)
+    assert max(preview.alpha.shape) == 128 and preview.composite.shape[:2] == preview.alpha.shape
+
+
+def test_given_alpha_is_respected(portrait):
+    alpha = np.zeros(portrait.shape[:2], np.float32)
+    alpha[60:340, 60:280] = 1.0
+    alpha[60:340, 55:60] = 0.5
+    rgba = np.concatenate([portrait[..., :3], alpha[..., None]], axis=2)
+    layers = Relighter(rgba, Settings(max_size=384)).relight(io.read_image(BACKGROUND))
+    np.testing.assert_array_equal(layers.alpha, alpha)
+
+
+def test_hdri_lighting(portrait):
+    pano = io.read_panorama(DATA / "hdri" / "kiara_1_dawn_1k.hdr")
+    relighter = Relighter(portrait, Settings(max_size=384))
+    layers = relighter.relight(io.read_image(BACKGROUND), hdri=pano)
+    assert layers.light["source"] == "hdri"
+    assert any("exposure" in warning for warning in layers.warnings)
+    with pytest.raises(RelightError) as raised:
+        relighter.relight(io.read_image(BACKGROUND), hdri=pano[:, :700])
+    assert raised.value.code == "bad_input"
+
+
+@pytest.mark.parametrize("case", ["landscape", "flat", "transparent", "tiny", "huge"])
+def test_bad_portraits(case):
+    if case == "landscape":
+        image, code = io.read_image(DATA / "backgrounds" / "empty_warehouse.png"), "no_person"
+    elif case == "flat":
+        image, code = np.full((200, 200, 3), 0.3, np.float32), "bad_input"
+    elif case == "transparent":
+        image, code = np.zeros((200, 200, 4), np.float32), "bad_input"
+    elif case == "tiny":
+        image, code = np.zeros((1, 1, 3), np.float32), "bad_input"
+    else:
+        image, code = np.zeros((1000, 1200, 3), np.float32), "bad_input"
+    with pytest.raises(RelightError) as raised:
+        relighter = Relighter(image, Settings(max_megapixels=1.0))
+        relighter.relight(io.read_image(BACKGROUND))
+    assert raised.value.code == code
+
+
+def test_cancel_stops_at_the_next_stage(portrait):
+    relighter = Relighter(portrait, Settings(max_size=256))
+    relighter.cancel()
+    with pytest.raises(RelightError) as raised:
+        relighter.prepare()
+    assert raised.value.code == "cancelled"
