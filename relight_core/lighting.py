@@ -478,6 +478,59 @@ def _surface_light_colour(photo: np.ndarray, clipped: np.ndarray,
     return np.clip(colour / float(colour @ envmap.LUMINANCE), 0.2, 5.0)
 
 
+def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: np.ndarray,
+                         sky: np.ndarray, colour: np.ndarray, wrap: _Wrap,
+                         params: EstimatorParams, notes: list[str]):
+    """No sun in view: (ambient pano, key direction, key size, key strength) from the wrapped
+    photo, a hidden sun and/or broad overhead light, and the ground's brightness (step 3)."""
+    # the sun is out (not behind clouds) about as surely as the sky above is clear; a
+    # clear sky with no sun in view means the sun is behind the photographer
+    sun_out = float(np.clip(sky[: max(1, sky.shape[0] // 3)].mean()
+                            / params.min_sky_fraction, 0.0, 1.0))
+    albedo = sun_out * params.scene_albedo + (1 - sun_out) * params.indoor_albedo
+    # unseen sky or ceiling: brighter toward the zenith as far as the sky is clouded
+    overcast = 1.0 - sun_out
+    ambient_pano = _wrap_photo(ambient_photo, wrap, params, params.back_gain, overcast)
+    sh_ambient = envmap.project_sh(ambient_pano)
+    # the light must make the scene in view as bright as the photo shows it: what the
+    # wrapped ambient lacks comes from the hidden sun and, for the clouded share, from a
+    # broad light overhead (ceiling, overcast sky); if the ambient is far brighter than
+    # the surfaces allow, the unseen part of it is dimmed instead
+    wanted = _scene_irradiance(photo, clipped | sky, albedo, params)
+    have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
+    deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
+    elevation = math.radians(params.hidden_key_elevation_deg)
+    sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
+    overhead = np.array([0.0, 1.0, 0.0])
+    sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * colour
+    overhead_flux = overcast * deficit * colour
+    # the larger share is the key light, the other joins the ambient
+    if sun_out >= 0.5:
+        direction, size_deg, key_flux = sun, params.key_size_deg, sun_flux
+        ambient_pano = _splat_key(ambient_pano, overhead, overhead_flux,
+                                  params.overhead_size_deg)
+        notes.append(f"key light: none visible under a clear sky ({sun_out:.0%}), "
+                     "assumed behind the camera")
+    else:
+        direction, size_deg, key_flux = overhead, params.overhead_size_deg, overhead_flux
+        ambient_pano = _splat_key(ambient_pano, sun, sun_flux, params.key_size_deg)
+        notes.append("key light: none visible, broad light assumed overhead")
+    strength = float(key_flux @ envmap.LUMINANCE) / max(float(colour @ envmap.LUMINANCE),
+                                                          1e-9)
+    # dim only what no plausible reflectance explains: the darkest (outdoor) albedo
+    # gives the most light the surfaces can have received
+    most = _scene_irradiance(photo, clipped | sky, params.scene_albedo, params)
+    if most is not None and have > params.brightness_tolerance * most:  # (then no deficit)
+        seen_only = _lum_irradiance(envmap.project_sh(
+            _wrap_photo(ambient_photo, wrap, params, 0.0, overcast)), _SCENE_NORMAL)
+        gain = (params.brightness_tolerance * most - seen_only) / max(have - seen_only,
+                                                                      1e-9)
+        gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
+        ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain, overcast)
+        notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
+    return ambient_pano, direction, size_deg, strength
+
+
 def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
                          params: EstimatorParams | None = None) -> Environment:
     """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
@@ -525,51 +578,8 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         notes.append("key light: compact clipped source in the photo")
     else:
         colour = _surface_light_colour(photo, clipped, params)
-        # the sun is out (not behind clouds) about as surely as the sky above is clear; a
-        # clear sky with no sun in view means the sun is behind the photographer
-        sun_out = float(np.clip(sky[: max(1, sky.shape[0] // 3)].mean()
-                                / params.min_sky_fraction, 0.0, 1.0))
-        albedo = sun_out * params.scene_albedo + (1 - sun_out) * params.indoor_albedo
-        # unseen sky or ceiling: brighter toward the zenith as far as the sky is clouded
-        overcast = 1.0 - sun_out
-        ambient_pano = _wrap_photo(ambient_photo, wrap, params, params.back_gain, overcast)
-        sh_ambient = envmap.project_sh(ambient_pano)
-        # the light must make the scene in view as bright as the photo shows it: what the
-        # wrapped ambient lacks comes from the hidden sun and, for the clouded share, from a
-        # broad light overhead (ceiling, overcast sky); if the ambient is far brighter than
-        # the surfaces allow, the unseen part of it is dimmed instead
-        wanted = _scene_irradiance(photo, clipped | sky, albedo, params)
-        have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
-        deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
-        elevation = math.radians(params.hidden_key_elevation_deg)
-        sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-        overhead = np.array([0.0, 1.0, 0.0])
-        sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * colour
-        overhead_flux = overcast * deficit * colour
-        # the larger share is the key light, the other joins the ambient
-        if sun_out >= 0.5:
-            direction, size_deg, key_flux = sun, params.key_size_deg, sun_flux
-            ambient_pano = _splat_key(ambient_pano, overhead, overhead_flux,
-                                      params.overhead_size_deg)
-            notes.append(f"key light: none visible under a clear sky ({sun_out:.0%}), "
-                         "assumed behind the camera")
-        else:
-            direction, size_deg, key_flux = overhead, params.overhead_size_deg, overhead_flux
-            ambient_pano = _splat_key(ambient_pano, sun, sun_flux, params.key_size_deg)
-            notes.append("key light: none visible, broad light assumed overhead")
-        strength = float(key_flux @ envmap.LUMINANCE) / max(float(colour @ envmap.LUMINANCE),
-                                                              1e-9)
-        # dim only what no plausible reflectance explains: the darkest (outdoor) albedo
-        # gives the most light the surfaces can have received
-        most = _scene_irradiance(photo, clipped | sky, params.scene_albedo, params)
-        if most is not None and have > params.brightness_tolerance * most:
-            seen_only = _lum_irradiance(envmap.project_sh(
-                _wrap_photo(ambient_photo, wrap, params, 0.0, overcast)), _SCENE_NORMAL)
-            gain = (params.brightness_tolerance * most - seen_only) / max(have - seen_only,
-                                                                          1e-9)
-            gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
-            ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain, overcast)
-            notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
+        ambient_pano, direction, size_deg, strength = _light_outside_frame(
+            photo, ambient_photo, clipped, sky, colour, wrap, params, notes)
     key_irradiance = max(strength, 0.0) * colour
     env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)
     return rotated(env, rotate_deg)

@@ -127,6 +127,7 @@ class Relighter:
         self._cancelled = False
         self._prepared = False
         self._env_cache: tuple | None = None
+        self._backdrop: tuple | None = None
         self._surfaces: dict[tuple[int, int], tuple[Surface, np.ndarray]] = {}
         self._sized: dict[tuple[int, int], dict[str, np.ndarray]] = {}
 
@@ -327,10 +328,15 @@ class Relighter:
         start = self._stage("shading", start)
 
         start = self._begin("composite")
-        if background_linear is not None:
-            backdrop = composite_stage.cover(background_linear, out_h, out_w)
+        backdrop_key = (self._env_cache[0], out_h, out_w)
+        if self._backdrop is not None and self._backdrop[0] == backdrop_key:
+            backdrop = self._backdrop[1]
         else:
-            backdrop = render_view(env.pano, out_h, out_w)
+            if background_linear is not None:
+                backdrop = composite_stage.cover(background_linear, out_h, out_w)
+            else:
+                backdrop = render_view(env.pano, out_h, out_w)
+            self._backdrop = (backdrop_key, backdrop)
         composite = composite_stage.over(relit, arrays["alpha"], backdrop)
         self._stage("composite", start)
 

@@ -164,9 +164,18 @@ def key_visibility(height: np.ndarray, direction: np.ndarray, size_deg: float) -
 
 
 class Surface:
-    """Light-independent per-pixel data at one resolution, for fast repeated rendering."""
+    """Light-independent per-pixel data at one resolution, for fast repeated rendering.
 
-    def __init__(self, normals: np.ndarray, height: np.ndarray, skin_weight: np.ndarray):
+    Everything that depends only on the normals is computed once; what depends on the key
+    light's direction (shadows, the lit cosine, the rim) is cached per direction, so a change of
+    strength, shininess or keep-original costs three lookups and a few multiplications.
+    """
+
+    def __init__(self, normals: np.ndarray, height: np.ndarray, skin_weight: np.ndarray,
+                 translucency: np.ndarray | None = None):
+        """``skin_weight`` (H, W) [0, 1]: glossy skin vs hair/cloth; ``translucency`` (H, W)
+        [0, 1]: how much the silhouette's edge lets backlight through (default: all but skin;
+        0 for an opaque Lambertian object)."""
         self.shape = normals.shape[:2]
         self.normals = normals.reshape(-1, 3).astype(np.float32)
         u_n, v_n = envmap.dirs_to_uv(self.normals)
@@ -175,18 +184,27 @@ class Surface:
         reflection = 2.0 * n_dot_v[:, None] * self.normals - VIEW
         self.map_x, self.map_y = self._map_coords(*envmap.dirs_to_uv(reflection))
         self.edge = ((1.0 - n_dot_v) ** 2).astype(np.float32).reshape(self.shape)
+        planar = self.normals[:, :2]
+        self.planar_unit = planar / np.maximum(np.linalg.norm(planar, axis=1, keepdims=True), 1e-6)
         fresnel = FRESNEL_F0 + (FRESNEL_GRAZING - FRESNEL_F0) * (1.0 - n_dot_v) ** 5
-        self.fresnel = fresnel.astype(np.float32).reshape(self.shape)
         self.skin_weight = np.clip(skin_weight, 0.0, 1.0).astype(np.float32)
+        skin = self.skin_weight[..., None]
+        self.skin3 = np.ascontiguousarray(skin)
+        self.translucency = (1.0 - self.skin_weight if translucency is None
+                             else np.clip(translucency, 0.0, 1.0).astype(np.float32))
+        # Fresnel × material: skin is glossier than hair and cloth
+        material = skin + (1.0 - skin) * NON_SKIN_SPECULAR
+        self.reflectance = (fresnel.reshape(*self.shape, 1) * material).astype(np.float32)
         self.height_small, self.shadow_scale = self._small_height(height)
-        self._visibility_cache: dict[tuple, np.ndarray] = {}
+        self._key_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def _map_coords(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Panorama (u, v) → pixel coordinates in the light maps, for cv2.remap."""
+        """Panorama (u, v) → light-map pixel coordinates, in OpenCV's fixed-point form (remap
+        with these is about twice as fast as with float maps; 1/32 px is plenty here)."""
         map_h, map_w = SPECULAR_MAP_HEIGHT, 2 * SPECULAR_MAP_HEIGHT
         x = (u * map_w - 0.5).astype(np.float32).reshape(self.shape)
         y = np.clip(v * map_h - 0.5, 0, map_h - 1).astype(np.float32).reshape(self.shape)
-        return x, y
+        return cv2.convertMaps(x, y, cv2.CV_16SC2)
 
     def _lookup(self, light_map: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return cv2.remap(np.ascontiguousarray(light_map, np.float32), x, y, cv2.INTER_LINEAR,
@@ -202,15 +220,24 @@ class Surface:
         return small * scale, scale  # heights are in pixels: they shrink with the image
 
     def visibility(self, direction: np.ndarray, size_deg: float) -> np.ndarray:
-        key = (tuple(np.round(direction, 4)), round(size_deg, 3))
-        cached = self._visibility_cache.get(key)
+        """Key-light visibility (H, W) in [0, 1] for a direction (cached)."""
+        return self._key_terms(direction, size_deg)[0]
+
+    def _key_terms(self, direction: np.ndarray, size_deg: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(visibility, key factor = max(0, n·l)·visibility + rim), both (H, W), cached."""
+        key = (tuple(np.round(np.asarray(direction, np.float64), 5)), round(size_deg, 3))
+        cached = self._key_cache.get(key)
         if cached is None:
             small = key_visibility(self.height_small, direction, size_deg)
-            cached = cv2.resize(small, (self.shape[1], self.shape[0]),
-                                interpolation=cv2.INTER_LINEAR)
-            if len(self._visibility_cache) > 8:
-                self._visibility_cache.clear()
-            self._visibility_cache[key] = cached
+            visibility = cv2.resize(small, (self.shape[1], self.shape[0]),
+                                    interpolation=cv2.INTER_LINEAR)
+            lit = np.maximum(self.normals @ direction, 0.0).reshape(self.shape) * visibility
+            # scattered through the edge itself: no line of sight needed
+            lit += self._rim(direction)
+            if len(self._key_cache) > 8:
+                self._key_cache.clear()
+            cached = self._key_cache[key] = (visibility, lit[..., None].astype(np.float32))
         return cached
 
     def render(self, maps: LightMaps, yaw_deg: float = 0.0, strength: float = 1.0,
@@ -225,26 +252,25 @@ class Surface:
         has_key = bool(np.any(maps.key_irradiance > 0))
         visibility = None
         if has_key:
-            visibility = self.visibility(key_direction, maps.key_size_deg)
-            lit = np.maximum(self.normals @ key_direction, 0.0).reshape(self.shape) * visibility
-            # scattered through the edge itself: no line of sight needed
-            lit += self._rim(key_direction)
-            shading += lit[..., None] * (maps.key_irradiance / math.pi)[None, None, :]
+            visibility, key_factor = self._key_terms(key_direction, maps.key_size_deg)
+            shading += key_factor * (maps.key_irradiance / math.pi).astype(np.float32)
         np.maximum(shading, 0.0, out=shading)
-        shading *= strength
+        shading *= np.float32(strength)
 
         specular = self._specular(maps, yaw_deg, shininess)
-        if has_key:
+        if has_key and specular is not None:
             # the key's share of the reflected light is shadowed with it
             key_lum = float(maps.key_irradiance @ envmap.LUMINANCE)
             sh = envmap.rotate_sh(maps.sh_ambient, yaw_deg)
             ambient_lum = float(np.maximum(
                 envmap.irradiance_sh(sh, key_direction[None])[0], 0.0) @ envmap.LUMINANCE)
-            key_share = key_lum / max(key_lum + ambient_lum, 1e-9)
-            factor = 1.0 - key_share + key_share * visibility
-            specular *= factor[..., None]
-        specular *= strength
-        return shading.astype(np.float32), specular.astype(np.float32)
+            key_share = np.float32(key_lum / max(key_lum + ambient_lum, 1e-9))
+            specular *= ((1.0 - key_share) + key_share * visibility)[..., None]
+        if specular is None:
+            specular = np.zeros((*self.shape, 3), np.float32)
+        else:
+            specular *= np.float32(strength)
+        return shading, specular
 
     def _rim(self, key_direction: np.ndarray) -> np.ndarray:
         """Light a key from behind sends through the thin edge of the silhouette (H, W)."""
@@ -255,28 +281,27 @@ class Surface:
         if planar < 1e-3:
             toward = np.ones(self.shape, np.float32)
         else:
-            side = self.normals[:, :2] @ (key_direction[:2] / planar)
-            side /= np.maximum(np.linalg.norm(self.normals[:, :2], axis=1), 1e-6)
+            side = self.planar_unit @ (np.asarray(key_direction[:2], np.float32) / planar)
             toward = (0.3 + 0.7 * np.clip(side, 0.0, 1.0)).reshape(self.shape)
         # skin inside the face is no thin edge: its sideways normals are the nose and sockets
-        thin = 1.0 - self.skin_weight
-        return (RIM_TRANSMISSION * behind * self.edge * toward * thin).astype(np.float32)
+        return (RIM_TRANSMISSION * behind * self.edge * toward * self.translucency
+                ).astype(np.float32)
 
-    def _specular(self, maps: LightMaps, yaw_deg: float, shininess: float) -> np.ndarray:
+    def _specular(self, maps: LightMaps, yaw_deg: float, shininess: float) -> np.ndarray | None:
         amount = SPECULAR_GAIN * float(np.clip(shininess, 0.0, 1.0))
         if amount <= 0:
-            return np.zeros((*self.shape, 3), np.float32)
+            return None
         looked_up = []
         for glossy in (True, False):
             weights = specular_weights(shininess, glossy)
             blended = sum(w * m for w, m in zip(weights, maps.specular_maps, strict=True) if w > 0)
             if yaw_deg % 360:
                 blended = envmap.rotate_pano(blended, yaw_deg)
-            looked_up.append(self._lookup(blended, self.map_x, self.map_y))
-        skin = self.skin_weight[..., None]
-        material = skin + (1.0 - skin) * NON_SKIN_SPECULAR
-        mixed = looked_up[0] * skin + looked_up[1] * (1.0 - skin)
-        return (amount * self.fresnel[..., None] * material * mixed).astype(np.float32)
+            looked_up.append(self._lookup(blended * amount, self.map_x, self.map_y))
+        glossy_part, rough_part = looked_up
+        rough_part += self.skin3 * (glossy_part - rough_part)  # per-pixel lobe: skin vs the rest
+        rough_part *= self.reflectance
+        return rough_part
 
 
 def compose(albedo: np.ndarray, foreground: np.ndarray, shading: np.ndarray,

@@ -222,3 +222,30 @@ def test_real_worker_on_a_real_portrait(tmp_path):
     assert first["layers"]["relit"] != again["layers"]["relit"]
     relit_first = Path(first["layers"]["relit"]["path"]).read_bytes()
     assert first["layers"]["relit"]["channels"] == 4 and len(relit_first) == 4 * len(alpha)
+
+
+def test_real_worker_cancels_a_long_prepare(tmp_path):
+    """Cancel while the real pipeline prepares a 1000×1000 portrait: a `cancelled` error comes
+    back at the next stage boundary, and the same worker then still answers."""
+    import time
+
+    from relight_core import io
+    from relight_core.models.testing import ensure_test_models
+
+    ensure_test_models()
+    portrait = io.read_image(DATA / "portraits" / "10_woman_windblown_flyaway_hair_cc0.jpg")
+    descriptor = client.pixel_descriptor(tmp_path / "p.raw", portrait.shape[1],
+                                         portrait.shape[0], "f32", "linear", "RGB")
+    portrait[..., :3].astype("<f4").tofile(descriptor["path"])
+    stages: list[str] = []
+    with client.WorkerClient(python=sys.executable) as worker:
+        started = time.monotonic()
+        with pytest.raises(client.WorkerError) as error:
+            worker.request("prepare", {"portrait": descriptor},
+                           progress=lambda s, f, m: stages.append(s),
+                           should_cancel=lambda: "matting" in stages, poll=0.05)
+        elapsed = time.monotonic() - started
+        assert error.value.code == "cancelled"
+        assert "albedo" not in stages  # it stopped before the end
+        assert worker.request("ping")["busy"] is False
+    assert elapsed < 30

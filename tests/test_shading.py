@@ -43,7 +43,8 @@ def test_sphere_matches_analytic_shading_within_2_percent(name):
     env = lighting.environment_from_hdri(pano)
     maps = shading.LightMaps.from_environment(env)
     normals, height, inside = sphere()
-    surface = shading.Surface(normals, height, np.zeros(height.shape, np.float32))
+    opaque = np.zeros(height.shape, np.float32)  # a Lambertian sphere lets no light through
+    surface = shading.Surface(normals, height, opaque, translucency=opaque)
     diffuse, specular = surface.render(maps, shininess=0.0)
     assert np.all(specular == 0)
     albedo = 0.5
@@ -76,7 +77,8 @@ def test_shadowed_side_gets_only_ambient_light():
     env = lighting.environment_from_hdri(pano)
     maps = shading.LightMaps.from_environment(env)
     normals, height, inside = sphere()
-    surface = shading.Surface(normals, height, np.zeros(height.shape, np.float32))
+    opaque = np.zeros(height.shape, np.float32)
+    surface = shading.Surface(normals, height, opaque, translucency=opaque)
     # the park's sun is behind this camera's subject: turn it round to the front
     lit, _ = surface.render(maps, yaw_deg=180.0, shininess=0.0)
     facing = normals @ (envmap.rotation_y(180.0) @ maps.key_direction)
@@ -87,6 +89,22 @@ def test_shadowed_side_gets_only_ambient_light():
     assert not np.allclose(turned, lit)
     full_turn, _ = surface.render(maps, yaw_deg=540.0, shininess=0.0)
     np.testing.assert_allclose(full_turn, lit, atol=1e-6)
+
+
+def test_backlight_gives_a_rim_on_translucent_edges():
+    pano = io.read_panorama(HDRI / "rooitou_park_1k.hdr")
+    maps = shading.LightMaps.from_environment(lighting.environment_from_hdri(pano))
+    assert maps.key_direction[2] < -0.5  # the park's sun is behind the subject
+    normals, height, inside = sphere()
+    opaque = np.zeros(height.shape, np.float32)
+    hair = shading.Surface(normals, height, opaque).render(maps, shininess=0.0)[0]
+    solid = shading.Surface(normals, height, opaque, opaque).render(maps, shininess=0.0)[0]
+    edge = inside & (normals[..., 2] < 0.3)
+    centre = inside & (normals[..., 2] > 0.9)
+    gain = (hair[edge] @ envmap.LUMINANCE).mean() / (solid[edge] @ envmap.LUMINANCE).mean()
+    assert gain > 1.5
+    centre_gain = (hair[centre] @ envmap.LUMINANCE).mean() / (solid[centre] @ envmap.LUMINANCE).mean()
+    assert centre_gain < 1.05  # the face-on middle stays as it was
 
 
 def test_specular_lobes_and_weights():

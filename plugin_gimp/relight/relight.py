@@ -295,6 +295,11 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
         client = (client_factory or relight_client.WorkerClient)()
         try:
             result = client.request("relight", request, progress=progress)
+        except relight_client.WorkerError:
+            tail = getattr(client, "stderr_tail", lambda: "")()
+            if tail:  # the worker's own log, for GIMP's terminal / error console
+                print(f"relight worker log:\n{tail}", file=sys.stderr)
+            raise
         finally:
             client.close()
         progress("layers", 1.0, "adding layers")
