@@ -92,6 +92,15 @@ class Stages:
             except Exception as error:  # noqa: BLE001 - any import failure is reported, not fatal
                 self.missing.append(f"relight_core.{name}: {type(error).__name__}: {error}")
 
+    @property
+    def albedo_normal_smoothing(self) -> float:
+        """pipeline.py's blur of the normals before de-lighting (fraction of the long side)."""
+        try:
+            from relight_core import pipeline
+        except Exception:  # noqa: BLE001 - without pipeline.py, no smoothing
+            return 0.0
+        return float(getattr(pipeline, "ALBEDO_NORMAL_SMOOTHING", 0.0))
+
     def has(self, *names: str) -> bool:
         return all(name in self.modules for name in names)
 
@@ -107,7 +116,8 @@ class Stages:
         when there is no face skin."""
         module = self.modules["albedo"]
         coefficients = module.fit_original_shading(foreground, normals, alpha > 0.95)
-        shading = module.original_shading(normals, coefficients)
+        smooth_px = self.albedo_normal_smoothing * max(alpha.shape)
+        shading = module.original_shading(normals, coefficients, smooth_px)
         return module.albedo_from_shading(foreground, shading), shading
 
     def environment_estimated(self, background: np.ndarray):

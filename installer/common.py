@@ -60,8 +60,11 @@ class Step:
         self.result = "done"
 
 
+_live_prefix = {"text": ""}  # the running step's title, shown before live progress lines
+
+
 class Reporter:
-    """Prints `[n/N] title ... result (time)`: one line per step."""
+    """Prints `[n/N] title: result (time)`: one line per step."""
 
     def __init__(self, total: int):
         self.total = total
@@ -71,7 +74,9 @@ class Reporter:
     def step(self, title: str) -> Iterator[Step]:
         self.index += 1
         prefix = f"[{self.index}/{self.total}] {title}"
-        print(f"{prefix} …", end="", flush=True) if sys.stdout.isatty() else None
+        _live_prefix["text"] = prefix
+        if sys.stdout.isatty():
+            print(f"{prefix} …", end="", flush=True)
         started = time.monotonic()
         step = Step()
         try:
@@ -106,8 +111,9 @@ def child_env() -> dict[str, str]:
 
 
 def _show_live(line: str) -> None:
-    width = shutil.get_terminal_size((100, 20)).columns - 8
-    print(f"\r\033[K    {line[:width]}", end="", flush=True)
+    text = f"{_live_prefix['text']} … {line}"
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    print(f"\r\033[K{text[:width]}", end="", flush=True)
 
 
 def run_logged(command: list[str], log: Path, live: bool = False) -> tuple[int, str]:
@@ -155,6 +161,7 @@ def run_logged(command: list[str], log: Path, live: bool = False) -> tuple[int, 
         log_stream.write(f"[exit {code}]\n".encode())
     if live:
         _clear_line()
+        print(f"{_live_prefix['text']} …", end="", flush=True)
     return code, _meaningful(tail)
 
 

@@ -451,6 +451,9 @@ def _print_summary(
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a cp1252 pipe must not fail on "…"
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     args = parse_args(argv)
     try:
         if args.download_to is not None:
@@ -468,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to finish (it repairs a partial install)")
         return 130
+    except BrokenPipeError:  # output piped into `head`: nothing left to tell
+        return 1
     except OSError as error:
         print(f"\nFAILED: {error}")
         print("  fix: check the folder's permissions and free space, then run again")

@@ -99,6 +99,13 @@ def original_shading(normals: np.ndarray, coefficients: np.ndarray, smooth_px: f
     nose, the eye sockets) paints the error into the albedo as bright or dark patches; a blurred
     normal map divides out only the broad original light, a conservative de-lighting.
     """
+    full_shape = normals.shape[:2]
+    if smooth_px > 2:
+        # the blurred normals are smooth: evaluate at a size where the blur is 2 px, upsample
+        factor = smooth_px / 2.0
+        small = (max(1, round(full_shape[1] / factor)), max(1, round(full_shape[0] / factor)))
+        normals = cv2.resize(normals.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+        smooth_px = 2.0
     if smooth_px > 0:
         normals = cv2.GaussianBlur(normals.astype(np.float32), (0, 0), smooth_px)
         normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
@@ -108,7 +115,11 @@ def original_shading(normals: np.ndarray, coefficients: np.ndarray, smooth_px: f
     # remove only part of the fitted light's variation (in log terms): the shadow side of skin
     # is redder (subsurface scattering) and our normals exaggerate, so a full division
     # over-corrects into pink, too-bright shadow sides
-    return (reference * shading ** strength).astype(np.float32)
+    shading = (reference * shading ** strength).astype(np.float32)
+    if shading.shape != full_shape:
+        shading = cv2.resize(shading, (full_shape[1], full_shape[0]),
+                             interpolation=cv2.INTER_LINEAR)
+    return shading
 
 
 def shading_reference(coefficients: np.ndarray) -> float:
@@ -122,5 +133,7 @@ def albedo_from_shading(foreground_linear: np.ndarray, shading: np.ndarray) -> n
     albedo = foreground_linear / shading[..., None]
     # above 1 no surface reflects: scale the colour down as a whole, so its hue survives
     peak = np.max(albedo, axis=-1, keepdims=True)
-    albedo /= np.maximum(peak, 1.0)
-    return np.maximum(albedo, 0.0).astype(np.float32)
+    np.maximum(peak, 1.0, out=peak)
+    albedo /= peak
+    np.maximum(albedo, 0.0, out=albedo)
+    return albedo.astype(np.float32, copy=False)

@@ -18,20 +18,27 @@ from .io import resize_linear
 
 
 def cover(background: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Scale ``background`` (h, w, 3) to cover a height×width canvas and crop its centre."""
+    """Scale ``background`` (h, w, 3) to cover a height×width canvas and crop its centre.
+
+    The centre region of the canvas's aspect is cut from the source first and resized once,
+    so no larger-than-canvas intermediate is made (12 MP canvases are 144 MB each).
+    """
     bg_h, bg_w = background.shape[:2]
     scale = max(height / bg_h, width / bg_w)
-    new_w = max(width, math.ceil(bg_w * scale - 1e-6))
-    new_h = max(height, math.ceil(bg_h * scale - 1e-6))
-    scaled = resize_linear(np.ascontiguousarray(background[..., :3], np.float32), new_w, new_h)
-    y0 = (new_h - height) // 2
-    x0 = (new_w - width) // 2
-    return np.ascontiguousarray(scaled[y0:y0 + height, x0:x0 + width])
+    src_w = min(bg_w, width / scale)
+    src_h = min(bg_h, height / scale)
+    x0 = (bg_w - src_w) / 2
+    y0 = (bg_h - src_h) / 2
+    left, top = int(math.floor(x0)), int(math.floor(y0))
+    right, bottom = int(math.ceil(x0 + src_w)), int(math.ceil(y0 + src_h))
+    region = np.ascontiguousarray(background[top:bottom, left:right, :3], np.float32)
+    return resize_linear(region, width, height)
 
 
 def over(relit: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
     """relit (H, W, 3) × alpha (H, W) + background (H, W, 3) × (1 − alpha), linear float32."""
-    a = alpha[..., None].astype(np.float32)
-    out = background - a * background  # background × (1 − α), exact for α ∈ {0, 1}
-    out += a * relit
+    a = alpha[..., None].astype(np.float32, copy=False)
+    out = background * (1.0 - a)  # × exactly 0 or 1 where α is 1 or 0: exact there
+    for top in range(0, out.shape[0], 256):  # in bands: no second full-size temporary
+        out[top:top + 256] += relit[top:top + 256] * a[top:top + 256]
     return out.astype(np.float32, copy=False)

@@ -59,7 +59,7 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     degenerate = length[..., 0] < 1e-8
     if degenerate.any():
         out[degenerate] = (0.0, 0.0, 1.0)
-    return out.astype(np.float32)
+    return out.astype(np.float32, copy=False)
 
 
 def normals_from_height(height: np.ndarray) -> np.ndarray:

@@ -97,8 +97,10 @@ def validate_image(image: np.ndarray, what: str, max_megapixels: float) -> np.nd
     if height * width / 1e6 > max_megapixels:
         raise RelightError("bad_input", f"{what}: {width}×{height} is over the "
                                         f"{max_megapixels:g} MP limit")
-    image = np.nan_to_num(image.astype(np.float32, copy=False), nan=0.0, posinf=0.0)
-    return np.maximum(image, 0.0)
+    image = image.astype(np.float32, copy=False)
+    if np.isfinite(image).all() and image.min() >= 0.0:
+        return image  # no copy: a 12 MP portrait is 144 MB per copy
+    return np.maximum(np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
 
 
 def render_view(pano: np.ndarray, height: int, width: int, hfov_deg: float = 60.0) -> np.ndarray:
@@ -128,6 +130,7 @@ class Relighter:
         self._prepared = False
         self._env_cache: tuple | None = None
         self._backdrop: tuple | None = None
+        self._report_cache: tuple | None = None
         self._surfaces: dict[tuple[int, int], tuple[Surface, np.ndarray]] = {}
         self._sized: dict[tuple[int, int], dict[str, np.ndarray]] = {}
 
@@ -286,6 +289,12 @@ class Relighter:
             self._surfaces[(height, width)] = cached
         return cached
 
+    def _report(self, env, rotate_deg: float) -> dict:
+        key = (id(env), rotate_deg % 360)
+        if self._report_cache is None or self._report_cache[0] != key:
+            self._report_cache = (key, _light_report(env, rotate_deg))
+        return self._report_cache[1]
+
     def relight(self, background_linear: np.ndarray | None = None,
                 hdri: np.ndarray | None = None, settings: Settings | None = None,
                 size: int | None = None) -> Layers:
@@ -319,8 +328,10 @@ class Relighter:
         normals = render_normals
         if shading.shape[:2] != (out_h, out_w):
             shading = _resize(shading, out_h, out_w)
-            specular = np.maximum(_resize(specular, out_h, out_w), 0.0)
-            normals = geometry.normalize(_resize(render_normals, out_h, out_w))
+            specular = _resize(specular, out_h, out_w)
+            np.maximum(specular, 0.0, out=specular)
+            normals = _resize(render_normals, out_h, out_w)
+            normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
             normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
         shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
                                            specular, arrays["original_shading"],
@@ -343,7 +354,7 @@ class Relighter:
         return Layers(
             alpha=arrays["alpha"], foreground=arrays["foreground"], normals=normals,
             albedo=arrays["albedo"], shading=shading, specular=specular, relit=relit,
-            composite=composite, light=_light_report(env, settings.rotate_deg),
+            composite=composite, light=self._report(env, settings.rotate_deg),
             faces=self.faces, timings=dict(self.timings), warnings=list(self.warnings),
         )
 

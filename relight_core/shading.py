@@ -6,8 +6,9 @@ Contract (all arrays at one resolution H×W; colours linear float32)
 (direction (3,), irradiance (3,), angular size) and Total Relighting's specular light maps: the
 panorama prefiltered with normalised Phong lobes of exponents 1, 16, 32, 64 (each 32×64×3).
 
-``Surface(normals, height, skin)``: per-pixel data that does not depend on the light (SH basis
-of the normal, reflection-vector lookup coordinates, Fresnel factor), built once.
+``Surface(normals, height, skin)``: per-pixel data that does not depend on the light (light-map
+lookup coordinates of the normal and of the reflection vector, Fresnel × material), built once;
+what depends on the key direction (shadows, cosine, rim) is cached per direction.
 
 ``Surface.render(maps, yaw_deg, strength, shininess) -> (shading (H,W,3), specular (H,W,3))``
 * shading = E(n)/π = M₁(n) + visibility · key_irradiance · max(0, n·l) / π, where M₁ is the
@@ -15,12 +16,12 @@ of the normal, reflection-vector lookup coordinates, Fresnel factor), built once
   lobe — exactly a Phong n = 1 prefilter (∫ L (1+1)/2π cos = E/π) — looked up by the normal,
   and the key light is added analytically, with its shadows. The visibility comes from
   marching the height field toward the key light (cast shadows: nose on cheek, eye sockets,
-  chin on neck), softened by the light's angular size.
+  chin on neck), softened by the light's angular size. (An order-2 SH of the ambient light
+  would be 3–4 % off on a dawn sky; the map is exact to its sampling.)
 * rim: hair strands and the silhouette's edge are thin and let a key light from behind through
   (forward scattering of fibres): edge pixels (normals turned sideways, (1 − n_z)²) facing the
   light's side get ``RIM_TRANSMISSION · max(0, −l_z) · key_irradiance / π`` more — the rim light
-  of a backlit portrait, which a camera-facing normal map alone can never receive. (An order-2 SH of the ambient light
-  would be 3–4 % off on a dawn sky; the map is exact to its sampling.)
+  of a backlit portrait, which a camera-facing normal map alone can never receive.
 * specular = amount · Fresnel(n·v) · Σ_k w_k(pixel) · M_k(r), r the mirror direction of the view
   vector, M_k the Phong-prefiltered maps: sharp lobes on skin, broad ones on hair and cloth.
 
@@ -320,7 +321,8 @@ def compose(albedo: np.ndarray, foreground: np.ndarray, shading: np.ndarray,
         kept = np.where(safe, foreground / np.where(safe, albedo, 1.0), original_shading[..., None])
         shading = (1.0 - k) * shading + k * kept
         specular = (1.0 - k) * specular
-    shading = shading.astype(np.float32)
-    specular = specular.astype(np.float32)
-    relit = albedo * shading + specular
-    return shading, specular, relit.astype(np.float32)
+    shading = shading.astype(np.float32, copy=False)
+    specular = specular.astype(np.float32, copy=False)
+    relit = albedo * shading
+    relit += specular
+    return shading, specular, relit

@@ -465,6 +465,16 @@ def test_explicit_folders_without_detection(fake_home, tmp_path):
     assert not rc.exists() and list(profile.iterdir()) == [] and list(resources.iterdir()) == []
 
 
+def test_a_folder_named_twice_is_installed_once(fake_home):
+    home, env = fake_home
+    profile = home / ".config" / "GIMP" / "3.0"
+    result = run_installer(env, "--python", sys.executable, "--skip-models", "--gimp", str(profile))
+    assert result.returncode == 0
+    record = json.loads((home / ".local" / "share" / "relight" / "install-record.json").read_text())
+    roots = [target["root"] for target in record["targets"]]
+    assert len(roots) == len(set(roots)) == 5
+
+
 def test_a_users_own_file_is_given_back(fake_home):
     home, env = fake_home
     old = home / ".config" / "GIMP" / "3.0" / "plug-ins" / "relight" / "relight.py"
