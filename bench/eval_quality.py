@@ -130,24 +130,30 @@ class Stages:
         return self.modules["shading"].LightMaps.from_environment(environment)
 
     def shade(self, albedo: np.ndarray, normals: np.ndarray, height: np.ndarray, maps,
-              shadows: bool = True) -> np.ndarray:
+              shadows: bool = True, opaque: bool = True) -> np.ndarray:
         """Surface.render + compose as pipeline.py calls them (no face: skin weight 0,
         strength 1, rotation 0, keep_original 0) → relit H×W×3 linear.
 
-        ``shadows=False`` replaces the cast-shadow visibility by 1, for comparison with the
-        reference renderer's local shading.
+        ``shadows=False`` gives the stage a zero height field, which by its contract occludes
+        nothing (cast shadows off, to compare with the reference's local shading);
+        ``opaque=True`` sets the edge translucency (back-light rim) to 0, as the truth is an
+        opaque Lambertian object; the pipeline row keeps the stage's own default.
         """
-        diffuse, specular = self.shade_components(normals, height, maps, shadows)
+        diffuse, specular = self.shade_components(normals, height, maps, shadows, opaque)
         unused = np.ones(normals.shape[:2], np.float32)
         return self.modules["shading"].compose(albedo, albedo, diffuse, specular, unused, 0.0)[2]
 
     def shade_components(self, normals: np.ndarray, height: np.ndarray, maps,
-                         shadows: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                         shadows: bool = True, opaque: bool = True
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """→ (diffuse shading E/π, specular), each H×W×3 linear."""
         shading = self.modules["shading"]
-        surface = shading.Surface(normals, height, np.zeros(normals.shape[:2], np.float32))
-        if not shadows:
-            surface.visibility = lambda *_: np.ones(surface.shape, np.float32)
+        no_skin = np.zeros(normals.shape[:2], np.float32)
+        relief = height if shadows else no_skin
+        if opaque:
+            surface = shading.Surface(normals, relief, no_skin, translucency=no_skin)
+        else:
+            surface = shading.Surface(normals, relief, no_skin)
         return surface.render(maps, 0.0, 1.0, SHININESS)
 
     def composite(self, relit: np.ndarray, alpha: np.ndarray, background: np.ndarray
@@ -182,7 +188,8 @@ def composite_scores(composite: np.ndarray, truth: np.ndarray, alpha_true: np.nd
 
 METHODS = {
     "truth_layers": "shading stage alone: true alpha, normals, albedo and the true HDR panorama "
-                    "of scene B, cast shadows off (renderer ↔ evaluator agreement)",
+                    "of scene B, cast shadows and edge translucency off (renderer ↔ evaluator "
+                    "agreement)",
     "truth_layers_shadows": "as truth_layers with the true height field and the stage's cast "
                             "shadows on (the truth has no cast shadows: this row shows what "
                             "the shadow code costs on shapes that cast almost none)",
@@ -193,7 +200,7 @@ METHODS = {
     "est_albedo": "albedo stage alone: albedo from the true foreground and true normals; true "
                   "light; shadows off",
     "pipeline": "end to end: estimated matte, normals, height, albedo and light from photo B; "
-                "shadows on (shininess 1)",
+                "shadows and the stage's default edge translucency on (shininess 1)",
     "paste": "baseline: pipeline's matte and foreground pasted unchanged",
     "reinhard": "baseline: pipeline's matte; foreground colour-transferred to the background "
                 "(Reinhard 2001, lαβ)",
@@ -273,8 +280,8 @@ def relight_variants(stages: Stages, subject: synthetic.Subject, source: synthet
     background = as_host_stores(target.background)
     variants: dict[str, tuple] = {}
 
-    def shaded(name, albedo, normals, alpha, height, light, shadows):
-        relit = stages.shade(albedo, normals, height, maps[light], shadows)
+    def shaded(name, albedo, normals, alpha, height, light, shadows, opaque=True):
+        relit = stages.shade(albedo, normals, height, maps[light], shadows, opaque)
         variants[name] = (relit, stages.composite(relit, alpha, background))
 
     if maps:
@@ -286,7 +293,7 @@ def relight_variants(stages: Stages, subject: synthetic.Subject, source: synthet
                prepared.height_true_matte, "true", True)
         shaded("est_albedo", prepared.albedo_true_inputs, *truth[1:], "true", False)
         shaded("pipeline", prepared.albedo, prepared.geometry.normals, prepared.alpha,
-               prepared.geometry.height, "estimated", True)
+               prepared.geometry.height, "estimated", True, opaque=False)
     variants["paste"] = (prepared.foreground,
                          baselines.over(prepared.foreground, prepared.alpha, background))
     transferred = baselines.reinhard_transfer(prepared.foreground, prepared.alpha, background)
@@ -299,7 +306,8 @@ def relight_variants(stages: Stages, subject: synthetic.Subject, source: synthet
 def shading_check(stages: Stages, subject: synthetic.Subject, light: synthetic.SceneLight,
                   maps) -> dict:
     """The shading stage on the true pixel layers vs the reference model, per component."""
-    diffuse, specular = stages.shade_components(subject.normals, subject.height, maps, False)
+    diffuse, specular = stages.shade_components(subject.normals, subject.height, maps,
+                                                shadows=False, opaque=True)
     reference_diffuse, lobe = light.maps.shade(subject.normals)
     reference_diffuse = reference_diffuse * light.exposure
     reference_specular = (subject.specular_weight * synthetic.fresnel(subject.normals[..., 2:3])
@@ -827,7 +835,9 @@ def _report_markdown(report: dict, summary: dict, stages: dict, result: dict) ->
               "", "### What each row measures", ""]
     lines += [f"- **{name}**: {text}" for name, text in METHODS.items()]
     lines += ["",
-              "Relit errors are computed inside the true matte (α* ≥ 0.5) on sRGB-encoded values "
+              "Rows other than `pipeline` render an opaque surface (the stage's back-light edge "
+              "translucency off), like the truth. Relit errors are computed inside the true "
+              "matte (α* ≥ 0.5) on sRGB-encoded values "
               "clipped to [0, 1] (what the artist sees); `rel_linear` is Σ|relit − truth| / "
               "Σ|truth| on linear values inside α* ≥ 0.999. Composite errors cover the subject "
               f"plus a {COMPOSITE_RING_PX}-px ring around it (where halos show); the rest of the "

@@ -440,6 +440,9 @@ def _print_summary(
         print(f"  {target.label + ':':9} {where}")
     for line in not_found:
         print(f"  {line}")
+    if any("(Flatpak)" in t.label or "(Snap)" in t.label for t in targets):
+        print("  note: a sandboxed (Flatpak/Snap) GIMP or Krita may not be able to start the")
+        print("        worker; see 'Known limits' in docs/INSTALL.md")
     print(
         "  GIMP: Filters > Light and Shadow > Relight Portrait…   "
         "Krita: Settings > Dockers > Relight (restart the editors first)"
