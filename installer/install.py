@@ -17,6 +17,7 @@ if sys.version_info < (3, 10):  # noqa: UP036 - the one check that must run on a
     sys.exit(f"Relight's installer needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -206,7 +207,9 @@ def _pip_install_core(python: Path, offline: Path | None, layout: Layout) -> Non
 def step_environment(args: argparse.Namespace, layout: Layout, record: Record) -> tuple[Path, str]:
     """(worker python, one-line result). --python reuses an environment as it is."""
     if args.python:
-        python = Path(args.python)
+        # Absolute, not resolved: a host starts the worker from another folder, and resolving
+        # the venv's symlink would escape the venv to its base interpreter.
+        python = Path(os.path.abspath(args.python))
         info = probe_python(python, layout.log, import_core=True)
         if info is None:
             raise InstallError(

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostinstall import install_with_installer
 
 import relight_core
-from relight_core import client
 
 pytestmark = pytest.mark.gimp
 
@@ -55,17 +55,15 @@ def gimp_location() -> tuple[str, str | None]:
 
 
 def install_plugin(profile: Path, config_path: Path, python: str, models_dir: Path) -> None:
-    """Put the plug-in into a GIMP profile and write the worker config, the way the installer
-    does (`installer/install.py --no-detect --skip-models --python PY --gimp PROFILE --config
-    FILE` is meant to do exactly this; switch to it here once it exists)."""
-    target = profile / "plug-ins" / "relight"
-    target.mkdir(parents=True)
-    shutil.copy(REPO / "plugin_gimp" / "relight" / "relight.py", target / "relight.py")
-    (target / "relight.py").chmod(0o755)
-    shutil.copy(REPO / "relight_core" / "client.py", target / "relight_client.py")
-    config = {"python": python, "models_dir": str(models_dir), "version": "0.1.0",
-              "protocol": client.PROTOCOL}
-    config_path.write_text(json.dumps(config), encoding="utf-8")
+    """Put the plug-in into a GIMP profile and write the worker config with the real installer
+    (`installer/install.py --no-detect --skip-models --python PY --gimp PROFILE --config FILE`)."""
+    output = install_with_installer(config_path.parent / "installer-state", models_dir,
+                                    "--python", python, "--gimp", str(profile),
+                                    "--config", str(config_path))
+    plugin = profile / "plug-ins" / "relight" / "relight.py"
+    assert plugin.is_file() and os.access(plugin, os.X_OK), output
+    assert (plugin.parent / "relight_client.py").is_file(), output
+    assert json.loads(config_path.read_text())["python"] == python
 
 
 def job_cases(python: str, models_dir: Path) -> list[dict]:

@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hostinstall import install_with_installer
 
 pytestmark = pytest.mark.krita
 
@@ -44,28 +45,15 @@ def require_host() -> None:
 
 def install_plugin(resource_dir: Path, kritarc: Path, config: Path, python: str,
                    models: str) -> None:
-    """Install Relight into Krita the way installer/install.py does (--no-detect --krita).
-
-    The only place that knows the layout. With RELIGHT_KRITA_INSTALLER=1 it runs the real
-    installer instead (``--no-detect --skip-models --python PY --krita DIR --kritarc FILE
-    --config FILE``).
-    """
-    if os.environ.get("RELIGHT_KRITA_INSTALLER") == "1":
-        subprocess.run([sys.executable, str(REPO / "installer" / "install.py"), "--no-detect",
-                        "--skip-models", "--python", os.path.abspath(python), "--krita",
-                        str(resource_dir), "--kritarc", str(kritarc), "--config", str(config)],
-                       check=True, capture_output=True, timeout=120)
-        return
-    pykrita = resource_dir / "pykrita"
-    pykrita.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(REPO / "plugin_krita" / "relight.desktop", pykrita / "relight.desktop")
-    shutil.copytree(REPO / "plugin_krita" / "relight", pykrita / "relight",
-                    ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-    shutil.copy2(REPO / "relight_core" / "client.py", pykrita / "relight" / "relight_client.py")
-    enable_in_kritarc(kritarc, "relight")
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps({"python": python, "models_dir": models, "version": "0.1.0",
-                                  "protocol": 1}))
+    """Install Relight into Krita with the real installer (``--no-detect --skip-models
+    --python PY --krita DIR --kritarc FILE --config FILE``)."""
+    output = install_with_installer(config.parent / "installer-state", models,
+                                    "--python", os.path.abspath(python), "--krita",
+                                    str(resource_dir), "--kritarc", str(kritarc),
+                                    "--config", str(config))
+    assert (resource_dir / "pykrita" / "relight.desktop").is_file(), output
+    assert (resource_dir / "pykrita" / "relight" / "relight_client.py").is_file(), output
+    assert "enable_relight=true" in kritarc.read_text(), output
 
 
 def enable_in_kritarc(kritarc: Path, name: str) -> None:
