@@ -170,22 +170,35 @@ def phong_prefilter(pano: np.ndarray, exponent: float, out_height: int = 32) -> 
     source is area-averaged first to a resolution that resolves the lobe (16 rows for n = 1, 64
     for n = 64), and each output's discrete weights are renormalised to integrate to one, so a
     constant panorama stays exactly constant and energy is preserved.
+
+    The lobe depends only on the angle to r, so turning r about the vertical axis by one
+    source column turns its weights by one column: the weights are computed for the few output
+    columns that are not such turns of each other, and the sum over the source becomes a
+    circular correlation along the rows, done with FFTs (the same sums, ~50× less work).
     """
     pano = _check_pano(pano)
     exponent = float(exponent)
-    source = downsample_pano(pano, _phong_source_height(exponent)).astype(np.float32)
-    source_dirs = direction_grid(source.shape[0]).reshape(-1, 3)
-    source_sa = solid_angles(source.shape[0]).reshape(-1).astype(np.float32)
-    radiance = source.reshape(-1, 3)
-    out_dirs = direction_grid(out_height).reshape(-1, 3)
-    out = np.empty((out_dirs.shape[0], 3), np.float32)
-    chunk = max(1, 4_000_000 // source_dirs.shape[0])  # bound the weight matrix to ~16 MB
-    for start in range(0, out_dirs.shape[0], chunk):
-        cosines = np.clip(out_dirs[start:start + chunk] @ source_dirs.T, 0.0, None)
-        weights = np.power(cosines, exponent) * source_sa
-        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-30)
-        out[start:start + chunk] = weights @ radiance
-    return out.reshape(out_height, 2 * out_height, 3)
+    source = downsample_pano(pano, _phong_source_height(exponent)).astype(np.float64)
+    source_h, source_w = source.shape[:2]
+    out_w = 2 * out_height
+    # output columns j and j + out_w/common are the same lobe turned by source_w/common columns
+    common = math.gcd(source_w, out_w)
+    out_step, source_step = out_w // common, source_w // common
+    source_dirs = direction_grid(source_h).reshape(-1, 3)
+    source_sa = solid_angles(source_h).reshape(-1).astype(np.float32)
+    out_dirs = direction_grid(out_height)[:, :out_step]  # (out_h, out_step, 3) base columns
+    cosines = np.clip(out_dirs.reshape(-1, 3) @ source_dirs.T, 0.0, None)
+    weights = np.power(cosines, exponent) * source_sa
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-30)
+    weights = weights.reshape(out_height, out_step, source_h, source_w).astype(np.float64)
+    # out[i, p + m·out_step] = Σ_rc W[i, p, r, c] · L[r, c + m·source_step]
+    spectrum_w = np.conj(np.fft.rfft(weights, axis=-1))        # (out_h, out_step, sh, fw)
+    spectrum_l = np.fft.rfft(source, axis=1)                   # (sh, fw, 3)
+    product = np.einsum("iprf,rfc->ipfc", spectrum_w, spectrum_l)
+    correlation = np.fft.irfft(product, n=source_w, axis=2)    # (out_h, out_step, source_w, 3)
+    turned = correlation[:, :, ::source_step]                  # (out_h, out_step, common, 3)
+    out = turned.transpose(0, 2, 1, 3).reshape(out_height, out_w, 3)
+    return np.maximum(out, 0.0).astype(np.float32)  # FFT round-off: no negative radiance
 
 
 def dirs_to_uv(dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

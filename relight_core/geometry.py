@@ -57,7 +57,8 @@ class Geometry:
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """Unit vectors along the last axis (zero vectors become (0, 0, 1))."""
-    length = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    vectors = np.asarray(vectors)
+    length = np.sqrt(np.einsum("...i,...i->...", vectors, vectors))[..., None]
     out = vectors / np.maximum(length, 1e-8)
     degenerate = length[..., 0] < 1e-8
     if degenerate.any():
@@ -166,12 +167,27 @@ def _smooth_inside(normals: np.ndarray, inside: np.ndarray, sigma: float) -> np.
     width removes their spikes (which a grazing key light would turn into bright specks)."""
     if sigma < 0.5:
         return normals
-    weight = inside.astype(np.float32)
-    blurred = cv2.GaussianBlur(normals * weight[..., None], (0, 0), sigma)
+    out = np.zeros_like(normals)
+    box = _box_around(inside, margin=int(4 * sigma) + 2)  # beyond it the kernel sees only zeros
+    if box is None:
+        return out
+    weight = inside[box].astype(np.float32)
+    blurred = cv2.GaussianBlur(normals[box] * weight[..., None], (0, 0), sigma)
     total = cv2.GaussianBlur(weight, (0, 0), sigma)
-    out = normalize(blurred / np.maximum(total, 1e-6)[..., None])
-    out[~inside] = 0.0
+    smoothed = normalize(blurred / np.maximum(total, 1e-6)[..., None])
+    smoothed[~inside[box]] = 0.0
+    out[box] = smoothed
     return out
+
+
+def _box_around(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """Bounding box of a mask's true pixels grown by ``margin`` (clipped), or None if empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (slice(max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + margin + 1)),
+            slice(max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + margin + 1)))
 
 
 def _polygon_mask(points: np.ndarray, shape: tuple[int, int], grow_px: int) -> np.ndarray:
@@ -223,8 +239,11 @@ def person_geometry(alpha: np.ndarray, landmarks_list: list[np.ndarray]) -> Geom
                   if ring.any() else 0.0)
         aligned_depth = face_depth + offset
         height = height + weight * (aligned_depth - height)
-        blend = weight[..., None]
-        normals = normalize(normals * (1.0 - blend) + face_normals * blend)
+        # the blend weight is 0 outside the mesh: mix (and renormalise) only inside its box
+        box = _box_around(inside, margin=1)
+        blend = weight[box][..., None]
+        normals = normals.copy()
+        normals[box] = normalize(normals[box] * (1.0 - blend) + face_normals[box] * blend)
         face_weight = np.maximum(face_weight, weight)
         skin |= skin_mask(landmarks, inside)
     if face_widths:

@@ -196,6 +196,10 @@ class Surface:
         # Fresnel × material: skin is glossier than hair and cloth
         material = skin + (1.0 - skin) * NON_SKIN_SPECULAR
         self.reflectance = (fresnel.reshape(*self.shape, 1) * material).astype(np.float32)
+        rows = np.flatnonzero(self.skin_weight.any(axis=1))
+        cols = np.flatnonzero(self.skin_weight.any(axis=0))
+        self.skin_box = (None if rows.size == 0 else
+                         (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)))
         self.height_small, self.shadow_scale = self._small_height(height)
         self._key_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -243,35 +247,61 @@ class Surface:
 
     def render(self, maps: LightMaps, yaw_deg: float = 0.0, strength: float = 1.0,
                shininess: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-        """→ (shading (H, W, 3) = E/π, specular (H, W, 3)), both scaled by ``strength``."""
+        """→ (shading (H, W, 3) = E/π, specular (H, W, 3)), both scaled by ``strength``.
+
+        The unscaled diffuse shading is cached per (maps, yaw) and the unscaled specular per
+        (maps, yaw, shininess): a change of strength (or of keep-original, applied later) then
+        costs one multiplication per layer. Fresh arrays are returned every call.
+        """
+        diffuse, visibility = self._diffuse(maps, yaw_deg)
+        shading = diffuse * np.float32(strength)
+        specular = self._specular_cached(maps, yaw_deg, shininess, visibility)
+        if specular is None:
+            specular = np.zeros((*self.shape, 3), np.float32)
+        else:
+            specular = specular * np.float32(strength)
+        return shading, specular
+
+    def _diffuse(self, maps: LightMaps, yaw_deg: float
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(unscaled shading (H, W, 3), key visibility (H, W) or None), cached for one light."""
+        key = (maps, yaw_deg % 360)
+        cached = getattr(self, "_diffuse_cache", None)
+        if cached is not None and cached[0][0] is key[0] and cached[0][1] == key[1]:
+            return cached[1]
         rotation = envmap.rotation_y(yaw_deg)
         key_direction = (rotation @ maps.key_direction).astype(np.float32)
         diffuse_map = maps.diffuse_map
         if yaw_deg % 360:
             diffuse_map = envmap.rotate_pano(diffuse_map, yaw_deg)
         shading = self._lookup(diffuse_map, self.normal_x, self.normal_y)
-        has_key = bool(np.any(maps.key_irradiance > 0))
         visibility = None
-        if has_key:
+        if bool(np.any(maps.key_irradiance > 0)):
             visibility, key_factor = self._key_terms(key_direction, maps.key_size_deg)
             shading += key_factor * (maps.key_irradiance / math.pi).astype(np.float32)
         np.maximum(shading, 0.0, out=shading)
-        shading *= np.float32(strength)
+        self._diffuse_cache = (key, (shading, visibility))
+        return shading, visibility
 
+    def _specular_cached(self, maps: LightMaps, yaw_deg: float, shininess: float,
+                         visibility: np.ndarray | None) -> np.ndarray | None:
+        """Unscaled specular (H, W, 3), the key's share shadowed; cached for one setting."""
+        key = (maps, yaw_deg % 360, float(shininess))
+        cached = getattr(self, "_specular_cache", None)
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
         specular = self._specular(maps, yaw_deg, shininess)
-        if has_key and specular is not None:
+        if visibility is not None and specular is not None:
             # the key's share of the reflected light is shadowed with it
+            key_direction = (envmap.rotation_y(yaw_deg) @ maps.key_direction).astype(np.float32)
             key_lum = float(maps.key_irradiance @ envmap.LUMINANCE)
             sh = envmap.rotate_sh(maps.sh_ambient, yaw_deg)
             ambient_lum = float(np.maximum(
                 envmap.irradiance_sh(sh, key_direction[None])[0], 0.0) @ envmap.LUMINANCE)
             key_share = np.float32(key_lum / max(key_lum + ambient_lum, 1e-9))
             specular *= ((1.0 - key_share) + key_share * visibility)[..., None]
-        if specular is None:
-            specular = np.zeros((*self.shape, 3), np.float32)
-        else:
-            specular *= np.float32(strength)
-        return shading, specular
+        self._specular_cache = (key, specular)
+        return specular
 
     def _rim(self, key_direction: np.ndarray) -> np.ndarray:
         """Light a key from behind sends through the thin edge of the silhouette (H, W)."""
@@ -292,17 +322,24 @@ class Surface:
         amount = SPECULAR_GAIN * float(np.clip(shininess, 0.0, 1.0))
         if amount <= 0:
             return None
-        looked_up = []
+        blends = []
         for glossy in (True, False):
             weights = specular_weights(shininess, glossy)
             blended = sum(w * m for w, m in zip(weights, maps.specular_maps, strict=True) if w > 0)
             if yaw_deg % 360:
                 blended = envmap.rotate_pano(blended, yaw_deg)
-            looked_up.append(self._lookup(blended * amount, self.map_x, self.map_y))
-        glossy_part, rough_part = looked_up
-        rough_part += self.skin3 * (glossy_part - rough_part)  # per-pixel lobe: skin vs the rest
-        rough_part *= self.reflectance
-        return rough_part
+            blends.append(blended * amount)
+        # both blends share the lookup coordinates: one 6-channel remap instead of two
+        looked_up = self._lookup(np.concatenate(blends, axis=-1), self.map_x, self.map_y)
+        glossy_part, rough_part = looked_up[..., :3], looked_up[..., 3:]
+        specular = rough_part * self.reflectance
+        # per-pixel lobe, skin vs the rest: only the skin's box has any skin weight
+        box = self.skin_box
+        if box is not None:
+            rough_box = rough_part[box]
+            specular[box] = (rough_box + self.skin3[box] * (glossy_part[box] - rough_box)
+                             ) * self.reflectance[box]
+        return specular
 
 
 def compose(albedo: np.ndarray, foreground: np.ndarray, shading: np.ndarray,
