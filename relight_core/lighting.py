@@ -108,6 +108,14 @@ class Environment:
     the RGB irradiance of ``sh`` on a surface facing that direction, divided by π (a white
     Lambertian surface's radiance).
     source: "estimated" or "hdri".
+    ambient_share: h×2h×3 float32 in [0, 1], the share of each ``pano`` texel that is not the
+    key (1 where there is no key); ``ambient_pano`` = pano × ambient_share.
+
+    ``ambient_pano`` (a property, h×2h×3 float32) is the panorama with exactly the key's energy
+    taken out: its SH is ``sh_ambient`` and ``pano − ambient_pano`` integrates to
+    ``key_irradiance`` (the light maps prefilter it for the diffuse shading, to which the key is
+    added apart, with its shadows). Kept as a share so that scaling ``pano`` (exposure matching
+    with ``dataclasses.replace``) scales it too.
     """
 
     pano: np.ndarray
@@ -120,6 +128,21 @@ class Environment:
     dominant_colour: np.ndarray
     source: str = "estimated"
     notes: list[str] = field(default_factory=list)
+    ambient_share: np.ndarray | None = None
+
+    @property
+    def ambient_pano(self) -> np.ndarray:
+        """h×2h×3 float32: the panorama without its key light (see the class doc)."""
+        if self.ambient_share is None or self.ambient_share.shape != self.pano.shape:
+            return self.pano
+        return (self.pano * self.ambient_share).astype(np.float32)
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """part / whole per texel and channel, in [0, 1]; 1 where ``whole`` is dark."""
+    safe = whole > 1e-12
+    share = np.where(safe, part / np.where(safe, whole, 1.0), 1.0)
+    return np.clip(share, 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------- assembling an Environment
@@ -166,12 +189,13 @@ def _assemble(ambient_pano: np.ndarray, key_direction: np.ndarray, key_irradianc
     else:
         pano, sh = full_pano, envmap.project_sh(full_pano)
     direction, colour = _dominant(sh)
-    return Environment(pano=pano.astype(np.float32), sh=sh.astype(np.float32),
+    pano = pano.astype(np.float32)
+    return Environment(pano=pano, sh=sh.astype(np.float32),
                        key_direction=key_direction.astype(np.float32),
                        key_irradiance=key_irradiance.astype(np.float32),
                        key_size_deg=float(key_size_deg), sh_ambient=sh_ambient,
                        dominant_direction=direction, dominant_colour=colour, source=source,
-                       notes=notes)
+                       notes=notes, ambient_share=_share(ambient_pano, pano))
 
 
 def rotated(env: Environment, yaw_deg: float) -> Environment:
@@ -181,7 +205,11 @@ def rotated(env: Environment, yaw_deg: float) -> Environment:
     turn = envmap.rotation_y(yaw_deg)
     sh = envmap.rotate_sh(env.sh, yaw_deg)
     direction, colour = _dominant(sh)
-    return replace(env, pano=envmap.rotate_pano(env.pano, yaw_deg), sh=sh,
+    pano = envmap.rotate_pano(env.pano, yaw_deg)
+    share = None
+    if env.ambient_share is not None:
+        share = _share(envmap.rotate_pano(env.ambient_pano, yaw_deg), pano)
+    return replace(env, pano=pano, sh=sh, ambient_share=share,
                    sh_ambient=envmap.rotate_sh(env.sh_ambient, yaw_deg),
                    key_direction=(turn @ env.key_direction).astype(np.float32),
                    dominant_direction=direction, dominant_colour=colour)

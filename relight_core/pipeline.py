@@ -79,6 +79,29 @@ def _resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     return io.resize_linear(np.ascontiguousarray(array), width, height)
 
 
+def _release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc only; elsewhere a no-op).
+
+    glibc raises its mmap threshold after large frees, so later 1–30 MB temporaries come from
+    the heap and stay counted in RSS after they are freed; at 12 MP that adds tens of MB to
+    the peak. Called between the big stages of a large image only (it costs ~1 ms).
+    """
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes
+
+            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
+LARGE_IMAGE_PIXELS = 4_000_000
+
+
 def _fingerprint(array: np.ndarray) -> tuple:
     flat = array.reshape(-1)
     step = max(1, flat.size // 4096)
@@ -317,6 +340,8 @@ class Relighter:
         env, maps = self._environment(background_linear, hdri, settings.rotate_deg)
         start = self._stage("lighting", start)
 
+        if self.portrait.shape[0] * self.portrait.shape[1] >= LARGE_IMAGE_PIXELS:
+            _release_free_memory()
         start = self._begin("shading")
         full_h, full_w = self.portrait.shape[:2]
         scale = 1.0 if size is None else min(1.0, size / max(full_h, full_w))
@@ -327,17 +352,23 @@ class Relighter:
                                            settings.shininess)
         normals = render_normals
         if shading.shape[:2] != (out_h, out_w):
+            surface.drop_render_cache()  # a full-size result: at 12 MP every MB counts
             shading = _resize(shading, out_h, out_w)
             specular = _resize(specular, out_h, out_w)
             np.maximum(specular, 0.0, out=specular)
             normals = _resize(render_normals, out_h, out_w)
-            normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
+            # (no (H, W, 3) temporary of squares: at 12 MP each such array is 144 MB of peak RSS)
+            length = np.sqrt(np.einsum("...i,...i->...", normals, normals))
+            normals /= np.maximum(length, 1e-6)[..., None]
+            del length
             normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
         shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
                                            specular, arrays["original_shading"],
                                            settings.keep_original)
         start = self._stage("shading", start)
 
+        if out_h * out_w >= LARGE_IMAGE_PIXELS:
+            _release_free_memory()
         start = self._begin("composite")
         backdrop_key = (self._env_cache[0], out_h, out_w)
         if self._backdrop is not None and self._backdrop[0] == backdrop_key:

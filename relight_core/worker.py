@@ -61,6 +61,11 @@ def one_line(text: str, limit: int = 300) -> str:
 # --------------------------------------------------------------------------- pixel files
 
 
+def error_reply(request_id: Any, code: str, message: str) -> dict[str, Any]:
+    """The protocol's error message: one line a user can act on."""
+    return {"id": request_id, "type": "error", "code": code, "message": one_line(message)}
+
+
 def srgb_to_linear(values: Any) -> Any:
     import numpy as np
 
@@ -234,7 +239,7 @@ class Worker:
             self.stdout.flush()
 
     def error(self, request_id: Any, code: str, message: str) -> None:
-        self.send({"id": request_id, "type": "error", "code": code, "message": one_line(message)})
+        self.send(error_reply(request_id, code, message))
 
     # -- main loop
     def serve(self) -> int:
@@ -307,12 +312,16 @@ class Worker:
                 self._queued.pop(job.request_id, None)
                 self._current = job
             try:
-                self._run_one(job)
+                reply = self._run_one(job)
             finally:
+                # Idle before the reply goes out: a host that pings right after the reply
+                # must see busy == False.
                 with self._state_lock:
                     self._current = None
+            self.send(reply)
 
-    def _run_one(self, job: Job) -> None:
+    def _run_one(self, job: Job) -> dict[str, Any]:
+        """Run one job; return its final reply (result or error), not yet sent."""
         started = time.perf_counter()
         try:
             if job.cancel.is_set():
@@ -320,23 +329,24 @@ class Worker:
             handler = self._prepare if job.op == "prepare" else self._relight
             result = handler(job)
             result["seconds"] = round(time.perf_counter() - started, 3)
-            self.send({"id": job.request_id, "type": "result", **result})
+            return {"id": job.request_id, "type": "result", **result}
         except Cancelled:
-            self.error(job.request_id, "cancelled", "cancelled")
+            return error_reply(job.request_id, "cancelled", "cancelled")
         except ProtocolFault as fault:
-            self.error(job.request_id, fault.code, str(fault))
+            return error_reply(job.request_id, fault.code, str(fault))
         except MemoryError:
-            self.error(job.request_id, "bad_input", "out of memory: try a smaller image")
+            return error_reply(job.request_id, "bad_input", "out of memory: try a smaller image")
         except Exception as exc:  # noqa: BLE001 - the worker must answer, never die
             code = getattr(exc, "code", None)
             if self._engine is not None and isinstance(exc, self._engine.RelightError):
                 if job.cancel.is_set():
                     code = "cancelled"
-                self.error(job.request_id, code or "internal", str(exc) or code or "failed")
-            else:
-                traceback.print_exc(file=sys.stderr)
-                self.error(job.request_id, "internal",
-                           f"internal error ({type(exc).__name__}: {exc}); see the worker log")
+                return error_reply(job.request_id, code or "internal",
+                                   str(exc) or code or "failed")
+            traceback.print_exc(file=sys.stderr)
+            return error_reply(job.request_id, "internal",
+                               f"internal error ({type(exc).__name__}: {exc}); "
+                               "see the worker log")
 
     # -- jobs
     def engine(self) -> Any:

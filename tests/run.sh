@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+# A venv whose creation failed half-way has a python but no pip: make it again.
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   echo "[tests] creating .venv"
+  rm -rf .venv
   "$PY" -m venv .venv
 fi
 echo "[tests] installing the project with its test extras"

@@ -222,3 +222,31 @@ def test_hdri_rotation_and_bad_shape():
     assert turned.key_direction[0] < -0.8
     with pytest.raises(ValueError, match="h×2h"):
         lighting.environment_from_hdri(np.zeros((10, 10, 3), np.float32))
+
+
+@pytest.mark.parametrize("source", ["estimated", "hdri"])
+def test_ambient_pano_is_the_panorama_without_exactly_the_key(source):
+    from dataclasses import replace
+
+    sun = _unit((0.2, 0.3, -1.0))
+    if source == "hdri":
+        env = lighting.environment_from_hdri(sunny_world(sun, height=256))
+    else:
+        env = lighting.estimate_environment(photograph(sunny_world(sun))[0])
+    assert float(envmap.luminance(env.key_irradiance)) > 0
+    ambient = env.ambient_pano
+    assert ambient.shape == env.pano.shape and ambient.dtype == np.float32
+    assert np.all(ambient <= env.pano + 1e-6) and np.all(ambient >= 0)
+    # what was taken out is the key's flux, and what is left projects to sh_ambient
+    sa = envmap.solid_angles(env.pano.shape[0])
+    removed = np.einsum("hw,hwc->c", sa, (env.pano - ambient).astype(np.float64))
+    np.testing.assert_allclose(removed, env.key_irradiance, rtol=0.01)
+    np.testing.assert_allclose(envmap.project_sh(ambient), env.sh_ambient,
+                               atol=1e-3 * np.abs(env.sh_ambient).max())
+    # exposure matching scales the panorama with dataclasses.replace: the ambient follows
+    scaled = replace(env, pano=env.pano * 3.0)
+    np.testing.assert_allclose(scaled.ambient_pano, 3.0 * ambient, rtol=1e-5, atol=1e-6)
+    # turning the environment turns the key out of the ambient with it
+    turned = lighting.rotated(env, 90.0)
+    removed = np.einsum("hw,hwc->c", sa, (turned.pano - turned.ambient_pano).astype(np.float64))
+    np.testing.assert_allclose(removed, env.key_irradiance, rtol=0.01)
