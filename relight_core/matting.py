@@ -10,8 +10,9 @@ Contract
 * ``alpha``: (H, W) float32 in [0, 1]; ``foreground``: (H, W, 3) float32 linear, the colours
   of the person with the old background removed where alpha < 1 (I = αF + (1 − α)B).
 
-Method: the mask gives a trimap whose unknown band scales with the image; PyMatting's
-closed-form matting (Levin et al. 2008) solves alpha on sRGB-encoded colours (the colour-line
+Method: the mask gives a trimap whose unknown band scales with the image; closed-form matting
+(Levin et al. 2008; PyMatting's Laplacian, built here for the unknown band only, and its
+incomplete-Cholesky CG) solves alpha on sRGB-encoded colours (the colour-line
 model was made for display-referred values) at ≤ ``min(max_size, SOLVE_MAX_SIDE)`` px; a fast
 guided filter (He & Sun 2015) carries the matte to the working and then the full resolution
 along the finer image's edges; ``estimate_foreground_ml`` (Germer et al. 2020) recovers F and B
@@ -34,7 +35,7 @@ BAND_FRACTION_OUTER = 0.028
 BAND_FRACTION_INNER = 0.014
 MIN_PERSON_FRACTION = 0.002
 # The closed-form solve grows faster than linearly with the band's pixel count (incomplete
-# Cholesky + CG: ~0.7 CPU-s at 800 px, ~1.5 at 1060 px on this machine); above this long side
+# Cholesky + CG: ~0.6 CPU-s at 800 px on this machine, most of it the factorisation); above it
 # the solve runs smaller and the guided filter carries the matte up along the image's edges.
 SOLVE_MAX_SIDE = 800  # a mask covering less than 0.2 % of the image holds no person
 

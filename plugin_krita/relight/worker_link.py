@@ -106,14 +106,8 @@ class WorkerLink(QObject):
 
     def stop(self) -> None:
         """Shut the worker down (kill it if it lingers) and fail what is still pending."""
-        process, self._process = self._process, None
-        self._watchdog.stop()
+        process = self._detach_process()
         if process is not None:
-            try:
-                process.finished.disconnect()
-                process.errorOccurred.disconnect()
-            except TypeError:
-                pass
             if process.state() != QProcess.ProcessState.NotRunning:
                 process.write(client.encode({"id": "bye", "op": "shutdown"}))
                 process.closeWriteChannel()
@@ -232,7 +226,8 @@ class WorkerLink(QObject):
         self._crash("worker_crashed",
                     f"Relight's worker stopped (exit code {exit_code}): {last}")
 
-    def _crash(self, code: str, message: str) -> None:
+    def _detach_process(self) -> QProcess | None:
+        """Take the worker process out of service: no more signals reach us from it."""
         process, self._process = self._process, None
         self._watchdog.stop()
         if process is not None:
@@ -241,6 +236,11 @@ class WorkerLink(QObject):
                 process.errorOccurred.disconnect()
             except TypeError:
                 pass
+        return process
+
+    def _crash(self, code: str, message: str) -> None:
+        process = self._detach_process()
+        if process is not None:
             if process.state() != QProcess.ProcessState.NotRunning:
                 process.kill()
                 process.waitForFinished(2000)
