@@ -19,6 +19,7 @@ Conventions (those of ``../shared/data/tools/pano.py`` and ``docs/ARCHITECTURE.m
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -64,12 +65,23 @@ def solid_angles(height: int) -> np.ndarray:
 
 
 def downsample_pano(pano: np.ndarray, height: int) -> np.ndarray:
-    """Area-average a panorama down to ``height×2·height`` (no-op when already that small)."""
+    """Average a panorama down to ``height×2·height`` (no-op when already that small).
+
+    Each source pixel counts by its solid angle (∝ cos latitude): a plain area average would
+    give the tiny pixels near the poles the weight of those at the horizon, and a light
+    overhead (a skylight, the sun at noon) would gain energy as the panorama shrinks.
+    """
     pano = _check_pano(pano)
-    if pano.shape[0] <= height:
+    rows = pano.shape[0]
+    if rows <= height:
         return pano.astype(np.float32, copy=False)
-    small = cv2.resize(pano.astype(np.float32), (2 * height, height), interpolation=cv2.INTER_AREA)
-    return small
+    weight = np.cos((0.5 - (np.arange(rows) + 0.5) / rows) * np.pi).astype(np.float32)
+    size = (2 * height, height)
+    total = cv2.resize(pano.astype(np.float32) * weight[:, None, None], size,
+                       interpolation=cv2.INTER_AREA)
+    norm = cv2.resize(np.repeat(weight[:, None], 2 * rows, axis=1), size,
+                      interpolation=cv2.INTER_AREA)
+    return (total / np.maximum(norm, 1e-12)[..., None]).astype(np.float32)
 
 
 def sh_basis(dirs: np.ndarray) -> np.ndarray:
@@ -156,48 +168,78 @@ def rotate_pano(pano: np.ndarray, yaw_deg: float) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+PHONG_MAX_SOURCE_HEIGHT = 128
+
+
 def _phong_source_height(exponent: float) -> int:
-    """Rows the Phong integral runs on: ~4 pixels per lobe half width, 64 at most (n = 64: 3)."""
+    """Rows the Phong integral runs on: ~8 pixels per lobe half width (a sun's position within
+    a pixel must not move a sharp lobe's value), 128 at most (n ≥ 16), 32 for n = 1."""
     half_width = math.acos(0.5 ** (1.0 / max(exponent, 1e-3)))  # angle where the lobe is 0.5
-    rows = math.pi / (half_width / 4)
-    return int(min(64, max(16, 2 ** math.ceil(math.log2(rows)))))
+    rows = math.pi / (half_width / 8)
+    return int(min(PHONG_MAX_SOURCE_HEIGHT, max(16, 2 ** math.ceil(math.log2(rows)))))
+
+
+@functools.lru_cache(maxsize=16)
+def _phong_spectrum(source_h: int, out_height: int, exponent: float) -> np.ndarray:
+    """Row spectra of the normalised Phong weights (frequency, output, source row), complex64.
+
+    They depend only on the two grids and the exponent, never on the light: computed once per
+    process (~0.05 s for a sharp lobe), so prefiltering a new environment takes a few ms.
+    """
+    source_w, out_w = 2 * source_h, 2 * out_height
+    out_step = out_w // math.gcd(source_w, out_w)
+    source_dirs = direction_grid(source_h).reshape(-1, 3)
+    source_sa = solid_angles(source_h).reshape(-1).astype(np.float32)
+    # the lower output rows mirror the upper ones (source rows flipped): compute the upper half
+    upper = (out_height + 1) // 2
+    out_dirs = direction_grid(out_height)[:upper, :out_step]  # (upper, out_step, 3) base columns
+    weights = np.clip(out_dirs.reshape(-1, 3) @ source_dirs.T, 0.0, None)
+    whole = int(exponent)
+    if whole == exponent and whole >= 1 and whole & (whole - 1) == 0:
+        for _ in range(whole.bit_length() - 1):  # cos^n by squaring: ~5× faster than power
+            np.multiply(weights, weights, out=weights)
+    else:
+        weights = np.power(weights, np.float32(exponent))
+    weights *= source_sa
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-30)
+    weights = weights.reshape(upper, out_step, source_h, source_w)
+    lower = weights[: out_height - upper][::-1, :, ::-1]
+    weights = np.concatenate([weights, lower]).reshape(out_height * out_step, source_h, source_w)
+    spectrum = np.conj(np.fft.rfft(weights, axis=-1)).transpose(2, 0, 1)  # (fw, k, sh)
+    spectrum = np.ascontiguousarray(spectrum, dtype=np.complex64)
+    spectrum.flags.writeable = False  # shared by every call
+    return spectrum
 
 
 def phong_prefilter(pano: np.ndarray, exponent: float, out_height: int = 32) -> np.ndarray:
     """Panorama convolved with a normalised Phong lobe → out_height×2·out_height×3 float32.
 
     ``out(r) = ∫ L(ω) (n+1)/(2π) max(0, r·ω)^n dω``, looked up by the reflection vector r. The
-    source is area-averaged first to a resolution that resolves the lobe (16 rows for n = 1, 64
-    for n = 64), and each output's discrete weights are renormalised to integrate to one, so a
+    source is averaged first to a resolution that resolves the lobe (32 rows for n = 1, 128
+    for n ≥ 16), and each output's discrete weights are renormalised to integrate to one, so a
     constant panorama stays exactly constant and energy is preserved.
 
     The lobe depends only on the angle to r, so turning r about the vertical axis by one
     source column turns its weights by one column: the weights are computed for the few output
     columns that are not such turns of each other, and the sum over the source becomes a
-    circular correlation along the rows, done with FFTs (the same sums, ~50× less work).
+    circular correlation along the rows, done with FFTs (the same sums, ~50× less work). The
+    weights' spectra are cached (they do not depend on the panorama).
     """
     pano = _check_pano(pano)
     exponent = float(exponent)
-    source = downsample_pano(pano, _phong_source_height(exponent)).astype(np.float64)
+    source = downsample_pano(pano, _phong_source_height(exponent))
     source_h, source_w = source.shape[:2]
     out_w = 2 * out_height
     # output columns j and j + out_w/common are the same lobe turned by source_w/common columns
     common = math.gcd(source_w, out_w)
     out_step, source_step = out_w // common, source_w // common
-    source_dirs = direction_grid(source_h).reshape(-1, 3)
-    source_sa = solid_angles(source_h).reshape(-1).astype(np.float32)
-    out_dirs = direction_grid(out_height)[:, :out_step]  # (out_h, out_step, 3) base columns
-    cosines = np.clip(out_dirs.reshape(-1, 3) @ source_dirs.T, 0.0, None)
-    weights = np.power(cosines, exponent) * source_sa
-    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-30)
-    weights = weights.reshape(out_height, out_step, source_h, source_w).astype(np.float64)
+    spectrum_w = _phong_spectrum(source_h, out_height, exponent)          # (fw, k, sh)
+    spectrum_l = np.fft.rfft(source.astype(np.float64), axis=1)           # (sh, fw, 3)
+    spectrum_l = spectrum_l.transpose(1, 0, 2).astype(np.complex64)       # (fw, sh, 3)
     # out[i, p + m·out_step] = Σ_rc W[i, p, r, c] · L[r, c + m·source_step]
-    spectrum_w = np.conj(np.fft.rfft(weights, axis=-1))        # (out_h, out_step, sh, fw)
-    spectrum_l = np.fft.rfft(source, axis=1)                   # (sh, fw, 3)
-    product = np.einsum("iprf,rfc->ipfc", spectrum_w, spectrum_l)
-    correlation = np.fft.irfft(product, n=source_w, axis=2)    # (out_h, out_step, source_w, 3)
-    turned = correlation[:, :, ::source_step]                  # (out_h, out_step, common, 3)
-    out = turned.transpose(0, 2, 1, 3).reshape(out_height, out_w, 3)
+    correlation = np.fft.irfft(np.matmul(spectrum_w, spectrum_l), n=source_w, axis=0)
+    turned = correlation[::source_step].reshape(common, out_height, out_step, 3)
+    out = turned.transpose(1, 0, 2, 3).reshape(out_height, out_w, 3)
     return np.maximum(out, 0.0).astype(np.float32)  # FFT round-off: no negative radiance
 
 

@@ -4,7 +4,10 @@ Contract (all arrays at one resolution H×W; colours linear float32)
 -----------------------------------------------------------------
 ``LightMaps.from_environment(env)``: the environment's ambient SH (9, 3), key light
 (direction (3,), irradiance (3,), angular size) and Total Relighting's specular light maps: the
-panorama prefiltered with normalised Phong lobes of exponents 1, 16, 32, 64 (each 32×64×3).
+panorama prefiltered with normalised Phong lobes of exponents 1, 16, 32, 64 (each 64×128×3,
+from the 128-row panorama: a sun's highlight needs both), the *diffuse light map* and, for a
+large key, the key's own diffuse map. Made once per environment (a few ms; the lobes' weights
+are cached by ``envmap``); a turn of the light turns the lookup directions, not the maps.
 
 ``Surface(normals, height, skin)``: per-pixel data that does not depend on the light (light-map
 lookup coordinates of the normal and of the reflection vector, Fresnel × material), built once;
@@ -12,9 +15,12 @@ what depends on the key direction (shadows, cosine, rim) is cached per direction
 
 ``Surface.render(maps, yaw_deg, strength, shininess) -> (shading (H,W,3), specular (H,W,3))``
 * shading = E(n)/π = M₁(n) + visibility · key_irradiance · max(0, n·l) / π, where M₁ is the
-  *diffuse light map*: the panorama without its key light, convolved with the normalised cosine
-  lobe — exactly a Phong n = 1 prefilter (∫ L (1+1)/2π cos = E/π) — looked up by the normal,
-  and the key light is added analytically, with its shadows. The visibility comes from
+  *diffuse light map*: the environment's ``ambient_pano`` (the panorama less exactly the key's
+  energy), convolved with the normalised cosine lobe — exactly a Phong n = 1 prefilter
+  (∫ L (1+1)/2π cos = E/π) — looked up by the normal, and the key light is added
+  analytically, with its shadows. A key larger than ``LARGE_KEY_DEG`` (a window, a bright
+  cloud, an overhead light) is no point: its term is its own prefiltered map K₁(n) (the
+  panorama less the ambient, n = 1) × visibility instead. The visibility comes from
   marching the height field toward the key light (cast shadows: nose on cheek, eye sockets,
   chin on neck), softened by the light's angular size. (An order-2 SH of the ambient light
   would be 3–4 % off on a dawn sky; the map is exact to its sampling.)
@@ -41,8 +47,8 @@ import numpy as np
 from . import envmap
 
 SPECULAR_EXPONENTS = (1.0, 16.0, 32.0, 64.0)
-SPECULAR_MAP_HEIGHT = 32
-PREFILTER_SOURCE_HEIGHT = 32
+SPECULAR_MAP_HEIGHT = 64  # rows of every light map (2.8° texels: the n = 64 lobe spans ~6)
+LARGE_KEY_DEG = 8.0  # a key wider than this (angular radius) is rendered from its own map
 VIEW = np.array([0.0, 0.0, 1.0], np.float32)
 FRESNEL_F0 = 0.04          # dielectric (skin, hair, cloth) reflectance at normal incidence
 FRESNEL_GRAZING = 0.35     # rough surfaces never reach the mirror limit of 1 at grazing angles
@@ -61,46 +67,27 @@ class LightMaps:
     key_direction: np.ndarray     # (3,)
     key_irradiance: np.ndarray    # (3,)
     key_size_deg: float
-    specular_maps: list[np.ndarray]  # 4 × (32, 64, 3)
-    diffuse_map: np.ndarray          # (32, 64, 3) E/π of the ambient light (key excluded)
+    specular_maps: list[np.ndarray]  # 4 × (64, 128, 3)
+    diffuse_map: np.ndarray          # (64, 128, 3) E/π of the ambient light (key excluded)
+    key_map: np.ndarray | None = None  # (64, 128, 3) E/π of a large key alone; None: a point
 
     @classmethod
     def from_environment(cls, env) -> LightMaps:
-        # A 32-row source (5.6° pixels) resolves even the n = 64 lobe (half width 8.4°) well
-        # enough for a lookup map, at a quarter of the cost of a 64-row one.
-        source = envmap.downsample_pano(env.pano, PREFILTER_SOURCE_HEIGHT)
-        maps = [envmap.phong_prefilter(source, n, SPECULAR_MAP_HEIGHT)
-                for n in SPECULAR_EXPONENTS]
-        # The key enters the diffuse shading analytically (with its shadows), so the diffuse map
-        # is made from the panorama with the key painted out.
-        ambient = remove_key(env.pano, env.key_direction, env.key_irradiance, env.key_size_deg)
+        """Light maps of a ``lighting.Environment`` (its panorama, ambient panorama and key)."""
+        ambient = env.ambient_pano
+        key_pano = np.maximum(env.pano - ambient, 0.0)
         diffuse = envmap.phong_prefilter(ambient, 1.0, SPECULAR_MAP_HEIGHT)
+        key_diffuse = envmap.phong_prefilter(key_pano, 1.0, SPECULAR_MAP_HEIGHT)
+        # the prefilter is linear: the n = 1 lobe of the whole panorama is the two together
+        maps = [diffuse + key_diffuse] + [envmap.phong_prefilter(env.pano, n, SPECULAR_MAP_HEIGHT)
+                                          for n in SPECULAR_EXPONENTS[1:]]
+        has_key = bool(np.any(np.asarray(env.key_irradiance) > 0))
+        large = has_key and float(env.key_size_deg) > LARGE_KEY_DEG
         return cls(sh_ambient=np.asarray(env.sh_ambient, np.float32),
                    key_direction=np.asarray(env.key_direction, np.float32),
                    key_irradiance=np.asarray(env.key_irradiance, np.float32),
                    key_size_deg=float(env.key_size_deg), specular_maps=maps,
-                   diffuse_map=np.maximum(diffuse, 0.0).astype(np.float32))
-
-
-def remove_key(pano: np.ndarray, direction: np.ndarray, irradiance: np.ndarray,
-               size_deg: float) -> np.ndarray:
-    """The panorama with its key light painted out: texels within a small cap around the key
-    direction take the median colour of the ring around the cap (however the key was drawn —
-    a sun with its glare, a splat — its flux leaves with it)."""
-    if not np.any(np.asarray(irradiance) > 0):
-        return pano
-    height = pano.shape[0]
-    dirs = envmap.direction_grid(height)
-    angle = np.degrees(np.arccos(np.clip(dirs @ np.asarray(direction, np.float32), -1, 1)))
-    texel_deg = 180.0 / height
-    cap = max(4.0 * size_deg, 3.0 * texel_deg, 4.0)
-    inside = angle < cap
-    ring = (angle >= cap) & (angle < 1.6 * cap)
-    if not ring.any():
-        return pano
-    out = pano.copy()
-    out[inside] = np.median(pano[ring], axis=0)
-    return out
+                   diffuse_map=diffuse, key_map=key_diffuse if large else None)
 
 
 def specular_weights(shininess: float, glossy: bool) -> np.ndarray:
@@ -180,10 +167,11 @@ class Surface:
         self.shape = normals.shape[:2]
         flat_normals = normals.reshape(-1, 3).astype(np.float32)  # not kept: the planes are
         u_n, v_n = envmap.dirs_to_uv(flat_normals)
-        self.normal_x, self.normal_y = self._map_coords(u_n, v_n)
+        self._normal_xy = self._map_coords(u_n, v_n)
         n_dot_v = np.clip(flat_normals[:, 2], 0.0, 1.0)
         reflection = 2.0 * n_dot_v[:, None] * flat_normals - VIEW
-        self.map_x, self.map_y = self._map_coords(*envmap.dirs_to_uv(reflection))
+        self._mirror_xy = self._map_coords(*envmap.dirs_to_uv(reflection))
+        self._coords_cache: tuple[float, tuple[np.ndarray, ...]] | None = None
         self.edge = ((1.0 - n_dot_v) ** 2).astype(np.float32).reshape(self.shape)
         planar = flat_normals[:, :2]
         planar_unit = planar / np.maximum(np.linalg.norm(planar, axis=1, keepdims=True), 1e-6)
@@ -209,12 +197,31 @@ class Surface:
         self._key_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def _map_coords(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Panorama (u, v) → light-map pixel coordinates, in OpenCV's fixed-point form (remap
-        with these is about twice as fast as with float maps; 1/32 px is plenty here)."""
+        """Panorama (u, v) → light-map pixel coordinates (x, y), each (H, W) float32."""
         map_h, map_w = SPECULAR_MAP_HEIGHT, 2 * SPECULAR_MAP_HEIGHT
         x = (u * map_w - 0.5).astype(np.float32).reshape(self.shape)
         y = np.clip(v * map_h - 0.5, 0, map_h - 1).astype(np.float32).reshape(self.shape)
-        return cv2.convertMaps(x, y, cv2.CV_16SC2)
+        return x, y
+
+    def _coords(self, yaw_deg: float) -> tuple[np.ndarray, ...]:
+        """Lookup coordinates of the normal and of the mirror direction for the light turned by
+        ``yaw_deg``, in OpenCV's fixed-point form (remap with these is about twice as fast as
+        with float maps; 1/32 px is plenty here), cached for one turn.
+
+        Turning the light by yaw is looking up the unturned maps at u − yaw/360: the maps are
+        never resampled, so a turn costs no accuracy (a sun's highlight keeps its peak).
+        """
+        yaw = float(yaw_deg) % 360.0
+        if self._coords_cache is not None and self._coords_cache[0] == yaw:
+            return self._coords_cache[1]
+        map_w = 2 * SPECULAR_MAP_HEIGHT
+        shift = np.float32(yaw / 360.0 * map_w)
+        coords: list[np.ndarray] = []
+        for x, y in (self._normal_xy, self._mirror_xy):
+            turned = np.mod(x - shift, np.float32(map_w)) if shift else x
+            coords.extend(cv2.convertMaps(turned, y, cv2.CV_16SC2))
+        self._coords_cache = (yaw, tuple(coords))
+        return self._coords_cache[1]
 
     def _lookup(self, light_map: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return cv2.remap(np.ascontiguousarray(light_map, np.float32), x, y, cv2.INTER_LINEAR,
@@ -287,14 +294,21 @@ class Surface:
             return cached[1]
         rotation = envmap.rotation_y(yaw_deg)
         key_direction = (rotation @ maps.key_direction).astype(np.float32)
-        diffuse_map = maps.diffuse_map
-        if yaw_deg % 360:
-            diffuse_map = envmap.rotate_pano(diffuse_map, yaw_deg)
-        shading = self._lookup(diffuse_map, self.normal_x, self.normal_y)
+        normal_x, normal_y = self._coords(yaw_deg)[:2]
         visibility = None
-        if bool(np.any(maps.key_irradiance > 0)):
+        if not bool(np.any(maps.key_irradiance > 0)):
+            shading = self._lookup(maps.diffuse_map, normal_x, normal_y)
+        elif maps.key_map is None:  # a point light: analytic, with its shadows and rim
+            shading = self._lookup(maps.diffuse_map, normal_x, normal_y)
             visibility, key_factor = self._key_terms(key_direction, maps.key_size_deg)
             shading += key_factor * (maps.key_irradiance / math.pi).astype(np.float32)
+        else:  # a large key: its own map (one 6-channel lookup with the ambient's), shadowed
+            both = self._lookup(np.concatenate([maps.diffuse_map, maps.key_map], axis=-1),
+                                normal_x, normal_y)
+            visibility = self.visibility(key_direction, maps.key_size_deg)
+            shading = both[..., :3] + both[..., 3:] * visibility[..., None]
+            shading += (self._rim(key_direction)[..., None]
+                        * (maps.key_irradiance / math.pi).astype(np.float32))
         np.maximum(shading, 0.0, out=shading)
         self._diffuse_cache = (key, (shading, visibility))
         return shading, visibility
@@ -345,11 +359,10 @@ class Surface:
         for glossy in (True, False):
             weights = specular_weights(shininess, glossy)
             blended = sum(w * m for w, m in zip(weights, maps.specular_maps, strict=True) if w > 0)
-            if yaw_deg % 360:
-                blended = envmap.rotate_pano(blended, yaw_deg)
             blends.append(blended * amount)
         # both blends share the lookup coordinates: one 6-channel remap instead of two
-        looked_up = self._lookup(np.concatenate(blends, axis=-1), self.map_x, self.map_y)
+        mirror_x, mirror_y = self._coords(yaw_deg)[2:]
+        looked_up = self._lookup(np.concatenate(blends, axis=-1), mirror_x, mirror_y)
         glossy_part, rough_part = looked_up[..., :3], looked_up[..., 3:]
         specular = rough_part * self.reflectance
         # per-pixel lobe, skin vs the rest: only the skin's box has any skin weight

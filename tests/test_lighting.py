@@ -250,3 +250,21 @@ def test_ambient_pano_is_the_panorama_without_exactly_the_key(source):
     turned = lighting.rotated(env, 90.0)
     removed = np.einsum("hw,hwc->c", sa, (turned.pano - turned.ambient_pano).astype(np.float64))
     np.testing.assert_allclose(removed, env.key_irradiance, rtol=0.01)
+
+
+def test_hdri_keeps_the_flux_of_an_overhead_light():
+    """Shrinking a panorama must weigh texels by their solid angle: a bright patch at the
+    zenith (a skylight, a noon sun) keeps its irradiance in the 128-row environment."""
+    height = 512
+    dirs = envmap.direction_grid(height).astype(np.float64)
+    pano = np.full((height, 2 * height, 3), 0.2, np.float32)
+    pano[dirs[..., 1] > math.cos(math.radians(6.0))] = 400.0
+    sa = envmap.solid_angles(height)
+    env = lighting.environment_from_hdri(pano)
+    small_sa = envmap.solid_angles(env.pano.shape[0])
+    flux = np.einsum("hw,hwc->c", sa, pano.astype(np.float64))
+    np.testing.assert_allclose(np.einsum("hw,hwc->c", small_sa, env.pano.astype(np.float64)),
+                               flux, rtol=0.005)
+    up = envmap.irradiance_sh(env.sh, np.array([[0.0, 1.0, 0.0]]))[0]
+    true_up = envmap.irradiance_sh(envmap.project_sh(pano), np.array([[0.0, 1.0, 0.0]]))[0]
+    np.testing.assert_allclose(up, true_up, rtol=0.01)

@@ -90,3 +90,34 @@ def test_portrait_matte_is_soft_and_no_person_is_an_error():
 
 def test_warm_up_runs():
     assert matting.warm_up() >= 0.0
+
+
+def test_unsure_mask_inside_the_contour_is_unknown():
+    mask = np.ones((100, 100), np.float32)
+    mask[:, :30] = 0.0
+    mask[40:60, 70:90] = 0.7  # the segmentation hesitates deep inside the person (hair gaps)
+    trimap = matting.trimap_from_mask(mask, 4, 2, unsure=matting.MASK_UNSURE)
+    assert (trimap[40:60, 70:90] == 0.5).all() and trimap[20, 80] == 1.0
+    assert trimap[50, 10] == 0.0  # outside the band the background stays known
+    assert (matting.trimap_from_mask(mask, 4, 2)[40:60, 70:90] == 1.0).all()
+
+
+def test_unsure_band_improves_matte_from_low_res_segmentation():
+    """A 256-px soft 'segmentation' of the synthetic composite: the unsure band lowers SAD."""
+    from relight_core.evaluation import metrics
+
+    image = io.read_image(SYNTHETIC / "spruit_sunrise_pylons_image.png")[..., :3]
+    truth = _plain(SYNTHETIC / "spruit_sunrise_pylons_alpha.png")
+    height, width = truth.shape
+    scale = 256 / max(height, width)
+    low = cv2.resize(truth, (round(width * scale), round(height * scale)),
+                     interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    outer, inner = matting.band_widths(max(height, width))
+    srgb = io.linear_to_srgb(image)
+    band = metrics.unknown_band(truth)
+    errors = []
+    for unsure in (None, matting.MASK_UNSURE):
+        trimap = matting.trimap_from_mask(mask, outer, inner, unsure=unsure)
+        errors.append(metrics.sad(matting.closed_form_alpha(srgb, trimap), truth, band))
+    assert errors[1] < 0.95 * errors[0], errors
