@@ -25,7 +25,7 @@ import relight_core
 pytestmark = pytest.mark.gimp
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = (REPO.parent / "shared" / "data").resolve()  # the GIMP root binds the real path
 DRIVER = REPO / "tests" / "gimp" / "driver.py"
 RUN_IN_ROOT = REPO / "tests" / "gimp" / "run_in_root.sh"
 DEFAULT_ROOT = "/var/cache/relight-ci/trixie-root"
