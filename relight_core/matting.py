@@ -35,16 +35,17 @@ BAND_FRACTION_OUTER = 0.028
 BAND_FRACTION_INNER = 0.014
 MIN_PERSON_FRACTION = 0.002
 # Inside its 0.5 contour the segmentation is unsure where it is < 0.9 (flyaway hair, gaps between
-# strands at the 256-px model's resolution): those pixels join the unknown band however deep
-# they lie. Only the person side is widened: making the outside's faint values unknown too
-# removed the background seeds the solve needs and let wall patches turn opaque (portrait 05).
+# strands at the 256-px model's resolution): near background-coloured pixels those join the
+# unknown band however deep they lie (``seed_background``). Everywhere would also make an
+# earring the wall's colour translucent (portrait 06); the outside's faint values stay
+# background: unknown, they let wall patches turn opaque (portrait 05).
 MASK_UNSURE = (0.5, 0.9)
 # Background seeds (``seed_background``): colours binned 16 per sRGB channel; a pixel inside
-# the mask whose colour is ≥ 20× likelier in the sure background than in the person's core is
+# the mask whose colour is ≥ 200× likelier in the sure background than in the person's core is
 # background-like; regions of them wider than SEED_MARGIN (fraction of the long side) become
 # sure background, and the person pixels within about twice that of any of them unknown.
 HISTOGRAM_BINS = 16
-SEED_LIKELIHOOD_RATIO = 20.0
+SEED_LIKELIHOOD_RATIO = 200.0
 SEED_MARGIN = 0.004
 # The closed-form solve grows faster than linearly with the band's pixel count (incomplete
 # Cholesky + CG: ~0.6 CPU-s at 800 px on this machine, most of it the factorisation); above it
@@ -103,36 +104,36 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
-def trimap_from_mask(mask: np.ndarray, outer_px: int, inner_px: int,
-                     unsure: tuple[float, float] | None = None) -> np.ndarray:
+def trimap_from_mask(mask: np.ndarray, outer_px: int, inner_px: int) -> np.ndarray:
     """(H, W) mask in [0,1] → trimap (H, W) float64: 1 sure person, 0 sure background, 0.5 unknown.
 
-    The unknown band reaches ``outer_px`` outside and ``inner_px`` inside the mask's 0.5 contour;
-    with ``unsure = (low, high)`` every pixel with ``low <= mask < high`` is unknown too.
+    The unknown band reaches ``outer_px`` outside and ``inner_px`` inside the mask's 0.5 contour.
     """
     person = (mask >= 0.5).astype(np.uint8)
     sure_fg = cv2.erode(person, _disk(max(1, inner_px)))
     maybe = cv2.dilate(person, _disk(max(1, outer_px)))
     trimap = np.where(sure_fg > 0, 1.0, np.where(maybe > 0, 0.5, 0.0))
-    if unsure is not None:
-        trimap[(mask >= unsure[0]) & (mask < unsure[1])] = 0.5
     return trimap
 
 
-def seed_background(trimap: np.ndarray, image_srgb: np.ndarray,
-                    inside: np.ndarray) -> np.ndarray:
+def seed_background(trimap: np.ndarray, image_srgb: np.ndarray, inside: np.ndarray,
+                    unsure: np.ndarray) -> np.ndarray:
     """Pixels coloured like the old background and unlike the person → sure background (a copy).
 
     ``trimap`` (H, W) {0, 0.5, 1}; ``image_srgb`` (H, W, 3) float in [0, 1] sRGB-encoded;
     ``inside`` (H, W) bool, the segmentation's person side (only there are seeds looked for:
     the band outside already touches known background, and seeding faint fur tips there cut
-    them). The segmentation fills gaps between windblown hair strands (portrait 10: solid
-    green between the strands); the closed-form solve cannot open a gap that no known
-    background pixel reaches. Colour histograms of the sure background and of the person's
-    core give a likelihood ratio; wide regions where it strongly favours the background become
-    seeds, and the person pixels around any background-like pixel turn unknown so the strands
-    there get soft alpha. Colours the person also wears (a white shirt by a white wall) keep a
-    low ratio and are left alone.
+    them); ``unsure`` (H, W) bool, where the segmentation hesitates.
+
+    The segmentation fills gaps between windblown hair strands (portrait 10: solid green
+    between the strands), and the closed-form solve cannot open a gap that no known background
+    pixel reaches. Colour histograms of the sure background and of the person's core give a
+    likelihood ratio; wide regions where it strongly favours the background become seeds, and
+    the person pixels around any background-like pixel (and the unsure ones up to a band's
+    width from it) turn unknown, so the strands there get soft alpha. Colours the person also
+    wears (a white shirt by a white wall) keep a low ratio and are left alone; so does an
+    unsure region with no background-like colour near (an earring the colour of the wall
+    behind it stays opaque, as the segmentation said).
     """
     height, width = trimap.shape
     bins = HISTOGRAM_BINS
@@ -140,7 +141,7 @@ def seed_background(trimap: np.ndarray, image_srgb: np.ndarray,
     flat = (index[..., 0] * bins + index[..., 1]) * bins + index[..., 2]
     known_bg = trimap <= 0.01
     outer = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
-    core = cv2.erode((trimap >= 0.99).astype(np.uint8), _disk(outer)) > 0
+    core = cv2.erode(((trimap >= 0.99) & ~unsure).astype(np.uint8), _disk(outer)) > 0
     if known_bg.sum() < 100 or core.sum() < 100:
         return trimap
     bg_hist = np.bincount(flat[known_bg], minlength=bins ** 3).astype(np.float32)
@@ -156,7 +157,8 @@ def seed_background(trimap: np.ndarray, image_srgb: np.ndarray,
     seeds = cv2.erode(candidates.astype(np.uint8), _disk(radius))
     seeded = trimap.copy()
     ring = cv2.dilate(candidates.astype(np.uint8), _disk(2 * radius + 1)) > 0
-    seeded[ring & (trimap >= 0.99)] = 0.5
+    near = cv2.dilate(candidates.astype(np.uint8), _disk(outer)) > 0
+    seeded[(ring | (unsure & near)) & (trimap >= 0.99)] = 0.5
     seeded[seeds > 0] = 0.0
     return seeded
 
@@ -459,8 +461,9 @@ def matte(
         raise RelightError("no_person", "no person found in the portrait")
     srgb_solve = linear_to_srgb(image_solve)
     outer, inner = band_widths(max(solve_h, solve_w))
-    trimap = trimap_from_mask(mask_solve, outer, inner, unsure=MASK_UNSURE)
-    trimap = seed_background(trimap, srgb_solve, mask_solve >= 0.5)
+    trimap = trimap_from_mask(mask_solve, outer, inner)
+    unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
+    trimap = seed_background(trimap, srgb_solve, mask_solve >= 0.5, unsure)
     if edge_refine:
         alpha_solve = closed_form_alpha(srgb_solve, trimap)
     else:  # preview: the mask itself, snapped to the image edges

@@ -92,32 +92,43 @@ def test_warm_up_runs():
     assert matting.warm_up() >= 0.0
 
 
-def test_unsure_mask_inside_the_contour_is_unknown():
-    mask = np.ones((100, 100), np.float32)
-    mask[:, :30] = 0.0
-    mask[40:60, 70:90] = 0.7  # the segmentation hesitates deep inside the person (hair gaps)
-    trimap = matting.trimap_from_mask(mask, 4, 2, unsure=matting.MASK_UNSURE)
-    assert (trimap[40:60, 70:90] == 0.5).all() and trimap[20, 80] == 1.0
-    assert trimap[50, 10] == 0.0  # outside the band the background stays known
-    assert (matting.trimap_from_mask(mask, 4, 2)[40:60, 70:90] == 1.0).all()
+
+def test_background_coloured_gap_inside_the_mask_becomes_background():
+    """A gap of the backdrop's colour that the mask calls person is seeded; shirt colours aren't."""
+    green, dark, white = (0.6, 0.85, 0.3), (0.1, 0.08, 0.07), (0.95, 0.95, 0.95)
+    image = np.empty((160, 160, 3), np.float32)
+    image[:] = green
+    image[:, 40:] = dark
+    image[100:, 40:] = white  # a white shirt: in the person's core, so a person colour
+    image[30:60, 60:90] = green  # backdrop seen between strands, inside the mask
+    image[70:85, 120:135] = white  # a white patch near the hair: a person colour, kept
+    mask = np.zeros((160, 160), np.float32)
+    mask[:, 40:] = 1.0
+    trimap = matting.trimap_from_mask(mask, 5, 3)
+    unsure = np.zeros_like(mask, dtype=bool)
+    unsure[20:70, 50:100] = True
+    seeded = matting.seed_background(trimap, image, mask >= 0.5, unsure)
+    assert (seeded[38:52, 68:82] == 0.0).all()  # the gap's inside: sure background
+    assert (seeded[27:30, 60:90] == 0.5).all()  # the strands next to it: unknown
+    assert (seeded[70:85, 120:135] == 1.0).all() and (seeded[130:150, 80:140] == 1.0).all()
+    assert (seeded[140:150, 45:55] == trimap[140:150, 45:55]).all()
+    assert (trimap == matting.trimap_from_mask(mask, 5, 3)).all()  # not modified in place
 
 
-def test_unsure_band_improves_matte_from_low_res_segmentation():
-    """A 256-px soft 'segmentation' of the synthetic composite: the unsure band lowers SAD."""
-    from relight_core.evaluation import metrics
+def test_windblown_hair_lets_the_old_background_through():
+    """Portrait 10: green backdrop between flying strands, inside the person mask, is opened."""
+    from relight_core import detect
 
-    image = io.read_image(SYNTHETIC / "spruit_sunrise_pylons_image.png")[..., :3]
-    truth = _plain(SYNTHETIC / "spruit_sunrise_pylons_alpha.png")
-    height, width = truth.shape
-    scale = 256 / max(height, width)
-    low = cv2.resize(truth, (round(width * scale), round(height * scale)),
-                     interpolation=cv2.INTER_AREA)
-    mask = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
-    outer, inner = matting.band_widths(max(height, width))
+    image = io.read_image(DATA / "portraits" / "10_woman_windblown_flyaway_hair_cc0.jpg")[..., :3]
+    image = cv2.resize(image, (400, 400), interpolation=cv2.INTER_AREA)
+    mask = detect.person_mask(io.to_srgb8(image))
+    alpha, _ = matting.matte(image, mask)
     srgb = io.linear_to_srgb(image)
-    band = metrics.unknown_band(truth)
-    errors = []
-    for unsure in (None, matting.MASK_UNSURE):
-        trimap = matting.trimap_from_mask(mask, outer, inner, unsure=unsure)
-        errors.append(metrics.sad(matting.closed_form_alpha(srgb, trimap), truth, band))
-    assert errors[1] < 0.95 * errors[0], errors
+    red, green, blue = srgb[..., 0], srgb[..., 1], srgb[..., 2]
+    backdrop = (green > 0.6) & (green > red + 0.05) & (green > blue + 0.2) & (mask >= 0.5)
+    hair = np.zeros_like(backdrop)
+    hair[72:224, :168] = True  # the strands blown to the left
+    gaps = backdrop & hair
+    assert gaps.sum() > 300
+    assert alpha[gaps].mean() < 0.75  # was 0.995: the gaps stayed opaque green
+    assert alpha[200, 200] > 0.99  # the face stays opaque
