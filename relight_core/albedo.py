@@ -6,7 +6,9 @@ Contract
     Shading of the original light as grey order-2 SH over the normal: S(n) = sh_basis(n) · c,
     where S is E(n)/π in the image's linear units (so image ≈ albedo × S).
 ``original_shading(normals, coefficients) -> (H, W) float32`` ≥ a floor.
-``albedo_from_shading(foreground_linear, shading) -> (H, W, 3) float32`` in [0, 1].
+``albedo_from_shading(foreground_linear, shading) -> (H, W, 3) float32`` in [0, 1]: divides by
+    the grey shading and by the light's colour (``light_colour``), then compresses specular
+    glare (``compress_highlights``).
 
 Method and assumptions (each stated, none hidden)
 -------------------------------------------------
@@ -14,17 +16,24 @@ Method and assumptions (each stated, none hidden)
   only through the light: a robust (Huber-weighted, ridge-regularised) least-squares fit of
   luminance against the 9 SH basis functions of the normal gives the light up to a scale.
   Without a face, all opaque person pixels are used.
-* The original light is taken as white (photographers white-balance): the fitted shading is
-  grey, so skin and cloth keep their colour in the albedo.
+* Colour: photographers white-balance, and skin is warm by nature along the same
+  daylight/tungsten locus a warm light lies on (a dark-skinned face in white light and a pale
+  one in a 4000 K sun have the same chromaticity), so the light is taken as white unless the
+  whole foreground is warmer (or bluer) than any white-balanced portrait we measured; only
+  that excess, along the locus, is divided out. A monochrome photo stays grey.
 * Scale: albedo and light trade off; we fix the skin's median albedo luminance from its median
-  luminance in the photo, partly: photographers expose for the face, so a face's brightness in
-  the photo says little about its reflectance — but darker skin still photographs darker.
-  ``skin_albedo = 0.35 · (median skin luminance / 0.3)^0.5``, kept within [0.1, 0.6].
+  luminance in the photo, weakly: the exposure of a photo (sun, shade, a dim room, a face
+  exposed for) says little about reflectance — the synthetic truth in bench/eval_quality.py
+  has one albedo under exposures 50× apart and scores best with no dependence at all — but
+  darker skin still photographs somewhat darker.
+  ``skin_albedo = 0.35 · (median skin luminance / 0.3)^0.25``, kept within [0.1, 0.6].
 * The shading is smooth (an order-2 SH of smooth normals), so dividing by it keeps every
   detail (pores, freckles, strands) in the albedo. It is floored so deep original shadows do
   not blow the albedo up, only ``DELIGHT_STRENGTH`` of its variation (in log terms) is divided
   out (a conservative de-lighting: our normals are coarse and shadowed skin is redder, so a
   full division over-corrects), and the albedo is kept ≤ 1 (physical reflectance) with its hue.
+* Specular reflection is not reflectance: glare more than 3× brighter than its neighbourhood
+  (a sheen, a rim where a light grazes the edge) is compressed in log luminance.
 """
 
 from __future__ import annotations
@@ -45,6 +54,21 @@ SHADING_FLOOR_FRACTION = 0.3  # of the frontal shading: deep shadows do not blow
 TYPICAL_SKIN_ALBEDO = 0.35
 TYPICAL_SKIN_LUMINANCE = 0.3
 SKIN_ALBEDO_RANGE = (0.1, 0.6)
+SKIN_LUMINANCE_EXPONENT = 0.25  # how much a darker photographed face means a darker skin
+# light colour: log chromaticity (log r/g, log b/g) of linear sRGB
+NEUTRAL_PORTRAIT_CHROMA = np.array([0.45, -0.15])  # median of white-balanced portraits
+WARM_LOCUS = np.array([0.53, -0.85])  # unit step toward tungsten along the blackbody locus
+CAST_DEADZONE = (-0.6, 0.35)  # warmth a portrait's own colours explain: dark skin, orange clothes
+CAST_REMOVED = 1.0
+MAX_CAST = 0.6  # ≈ the step from daylight to 3500 K
+MIN_CHROMA_LEVEL = 0.005  # darker pixels have no reliable chromaticity (8-bit noise)
+MONOCHROME_CHROMA = 0.03
+# specular glare: brighter than HIGHLIGHT_KNEE × the neighbourhood (HIGHLIGHT_NEIGHBOURHOOD of
+# the long side) is compressed with this slope in log luminance
+HIGHLIGHT_KNEE = 3.0
+HIGHLIGHT_SLOPE = 0.3
+HIGHLIGHT_NEIGHBOURHOOD = 0.03
+HIGHLIGHT_LEVEL_SIDE = 256
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -84,7 +108,8 @@ def fit_original_shading(image_linear: np.ndarray, normals: np.ndarray,
     median_luminance = float(np.median(target))
     if median_fitted <= 1e-6 or median_luminance <= 1e-6:
         return np.array([1.0 / 0.282095] + [0.0] * 8)
-    skin_albedo = TYPICAL_SKIN_ALBEDO * (median_luminance / TYPICAL_SKIN_LUMINANCE) ** 0.5
+    relative = median_luminance / TYPICAL_SKIN_LUMINANCE
+    skin_albedo = TYPICAL_SKIN_ALBEDO * relative ** SKIN_LUMINANCE_EXPONENT
     skin_albedo = float(np.clip(skin_albedo, *SKIN_ALBEDO_RANGE))
     # fitted ≈ albedo·S on skin, so S = fitted / skin_albedo
     return coefficients / skin_albedo
@@ -128,12 +153,81 @@ def shading_reference(coefficients: np.ndarray) -> float:
     return max(frontal, 0.282095 * float(coefficients[0]), 1e-6)
 
 
+def light_colour(foreground_linear: np.ndarray) -> np.ndarray:
+    """Foreground (H, W, 3) linear → colour (3,) of the original light, luminance 1.
+
+    Grey-world on the log chromaticity of the person's colours (the matted foreground: outside
+    the person it is the person's own edge colours spread out, so no mask is needed), measured
+    against a typical white-balanced portrait and projected on the daylight/tungsten locus: a
+    warm or blue cast is light, a green or magenta one is not (clothes, greenery). Skin is
+    warm by nature and its warmth runs along the same locus, so only the excess beyond
+    ``CAST_DEADZONE`` counts, and only ``CAST_REMOVED`` of it is removed, at most
+    ``MAX_CAST``. A monochrome photo has no cast.
+    """
+    pixels = foreground_linear.reshape(-1, 3)
+    if pixels.shape[0] > MAX_FIT_SAMPLES:
+        step = pixels.shape[0] // MAX_FIT_SAMPLES
+        pixels = pixels[::step]
+    lit = pixels[np.min(pixels, axis=1) > MIN_CHROMA_LEVEL]
+    white = np.ones(3, np.float32)
+    if lit.shape[0] < 32:
+        return white
+    logs = np.log(lit.astype(np.float64))
+    chroma = np.stack([logs[:, 0] - logs[:, 1], logs[:, 2] - logs[:, 1]], axis=1)
+    if np.percentile(np.abs(chroma).max(axis=1), 90) < MONOCHROME_CHROMA:
+        return white  # a black-and-white (or toned-grey) photo stays grey
+    deviation = np.median(chroma, axis=0) - NEUTRAL_PORTRAIT_CHROMA
+    warmth = float(deviation @ WARM_LOCUS)
+    low, high = CAST_DEADZONE
+    excess = max(warmth - high, 0.0) + min(warmth - low, 0.0)
+    excess = float(np.clip(CAST_REMOVED * excess, -MAX_CAST, MAX_CAST))
+    log_rg, log_bg = excess * WARM_LOCUS
+    colour = np.exp(np.array([log_rg, 0.0, log_bg]))
+    return (colour / float(colour @ LUMINANCE)).astype(np.float32)
+
+
+def compress_highlights(albedo: np.ndarray) -> np.ndarray:
+    """Albedo (H, W, 3) → the same with specular glare compressed, float32.
+
+    Specular reflection (sheen on skin, a bright rim where a light grazes the edge) is not
+    reflectance, yet the division by a smooth diffuse shading keeps it. Where a pixel is more
+    than ``HIGHLIGHT_KNEE`` times as bright as its neighbourhood (a robust local level: the
+    blurred log luminance of the non-black pixels), the excess is compressed in log terms by
+    ``HIGHLIGHT_SLOPE``, hue kept. Texture (pores, strands, freckles) lies well below the knee.
+    """
+    height, width = albedo.shape[:2]
+    lum = albedo @ LUMINANCE
+    valid = (lum > 1e-3).astype(np.float32)
+    log_lum = np.log(np.maximum(lum, 1e-4)).astype(np.float32)
+    # the local level is smooth: measure it on a small copy, blur 2-3 px there, upsample
+    factor = max(1.0, max(height, width) / HIGHLIGHT_LEVEL_SIDE)
+    small = (max(1, round(width / factor)), max(1, round(height / factor)))
+    sigma = HIGHLIGHT_NEIGHBOURHOOD * max(small)
+    weighted = cv2.GaussianBlur(cv2.resize(log_lum * valid, small, interpolation=cv2.INTER_AREA),
+                                (0, 0), sigma)
+    coverage = cv2.GaussianBlur(cv2.resize(valid, small, interpolation=cv2.INTER_AREA),
+                                (0, 0), sigma)
+    local = weighted / np.maximum(coverage, 1e-6)
+    if small != (width, height):
+        local = cv2.resize(local, (width, height), interpolation=cv2.INTER_LINEAR)
+    knee = local + np.log(HIGHLIGHT_KNEE)
+    excess = np.maximum(log_lum - knee, 0.0)
+    gain = np.exp((HIGHLIGHT_SLOPE - 1.0) * excess)
+    return (albedo * gain[..., None]).astype(np.float32)
+
+
 def albedo_from_shading(foreground_linear: np.ndarray, shading: np.ndarray) -> np.ndarray:
-    """Foreground (H, W, 3) linear ÷ shading (H, W) → albedo (H, W, 3) float32 in [0, 1]."""
-    albedo = foreground_linear / shading[..., None]
-    # above 1 no surface reflects: scale the colour down as a whole, so its hue survives
-    peak = np.max(albedo, axis=-1, keepdims=True)
+    """Foreground (H, W, 3) linear ÷ (grey shading (H, W) × light colour) → albedo (H, W, 3)
+    float32 in [0, 1]. The light's colour is estimated from the foreground (``light_colour``);
+    specular glare is compressed (``compress_highlights``)."""
+    colour = light_colour(foreground_linear).astype(np.float32)
+    albedo = foreground_linear.astype(np.float32, copy=True)
+    albedo /= shading.astype(np.float32, copy=False)[..., None]
+    albedo /= colour
+    # above 1 no surface reflects: scale the colour down as a whole, so its hue survives.
+    # (channel-wise maximum: numpy's reduction over a length-3 last axis is ~10× slower)
+    peak = np.maximum(np.maximum(albedo[..., 0], albedo[..., 1]), albedo[..., 2])
     np.maximum(peak, 1.0, out=peak)
-    albedo /= peak
+    albedo /= peak[..., None]
     np.maximum(albedo, 0.0, out=albedo)
-    return albedo.astype(np.float32, copy=False)
+    return compress_highlights(albedo)

@@ -65,3 +65,74 @@ def test_portrait_albedo_removes_the_window_light_and_keeps_detail():
     high_albedo = log_albedo - cv2.GaussianBlur(log_albedo, (0, 0), 2)
     correlation = np.corrcoef(high_image[skin], high_albedo[skin])[0, 1]
     assert correlation > 0.95
+
+
+def _face_like_subject(size: int = 161) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sphere 'head': skin-coloured, with darker 'hair' on top and a 'shirt' band at the
+    bottom, each finely textured → (albedo (H, W, 3), normals (H, W, 3), inside (H, W))."""
+    centre = (size - 1) / 2
+    rows, cols = np.mgrid[0:size, 0:size]
+    x, y = (cols - centre) / (centre - 1), -(rows - centre) / (centre - 1)
+    inside = x * x + y * y < 0.95
+    normals = np.stack([x, y, np.sqrt(np.clip(1 - x * x - y * y, 0, 1))], -1).astype(np.float32)
+    normals[~inside] = (0, 0, 1)
+    rng = np.random.default_rng(5)
+    texture = np.clip(1 + 0.08 * rng.standard_normal((size, size, 1)), 0.7, 1.3)
+    skin, hair, shirt = (0.45, 0.29, 0.22), (0.12, 0.08, 0.06), (0.30, 0.33, 0.40)
+    colour = np.where((y > 0.6)[..., None], hair, np.where((y < -0.6)[..., None], shirt, skin))
+    return (texture * colour).astype(np.float32), normals, inside
+
+
+def _warmth(rgb: np.ndarray) -> float:
+    """Median log(r/g) − log(b/g) over pixels: how warm (orange) the colours are."""
+    logs = np.log(np.maximum(rgb.reshape(-1, 3), 1e-4))
+    return float(np.median(logs[:, 0] - logs[:, 2]))
+
+
+def test_coloured_light_cast_is_removed_and_grey_stays_grey():
+    true_albedo, normals, inside = _face_like_subject()
+    light = np.zeros(9)
+    light[[0, 3, 1]] = (1.0, 0.4, 0.25)
+    shading = np.maximum(envmap.sh_basis(normals) @ light, 0.05)
+    sunset = np.array([1.0, 0.62, 0.33], np.float32)  # a warm, low sun (≈ 3000 K)
+    image = true_albedo * shading[..., None] * sunset
+    image[~inside] = image[inside].mean(axis=0)  # matted foreground: edge colours spread out
+    coefficients = albedo.fit_original_shading(image, normals, inside)
+    recovered = albedo.albedo_from_shading(image, albedo.original_shading(normals, coefficients))
+    cast_before = _warmth(image[inside]) - _warmth(true_albedo[inside])
+    cast_after = _warmth(recovered[inside]) - _warmth(true_albedo[inside])
+    assert cast_before > 1.0
+    assert abs(cast_after) < 0.6 * cast_before  # the excess over a portrait's own warmth is gone
+    # under white light the same subject keeps its colours (skin is warm by nature)
+    white_lit = true_albedo * shading[..., None]
+    white_lit[~inside] = white_lit[inside].mean(axis=0)
+    neutral = albedo.albedo_from_shading(
+        white_lit, albedo.original_shading(normals, coefficients))
+    assert abs(_warmth(neutral[inside]) - _warmth(true_albedo[inside])) < 0.05
+    # a black-and-white photo stays exactly grey
+    grey = np.repeat(white_lit.mean(axis=-1, keepdims=True), 3, axis=-1)
+    grey_albedo = albedo.albedo_from_shading(grey, albedo.original_shading(normals, coefficients))
+    assert np.abs(grey_albedo - grey_albedo.mean(axis=-1, keepdims=True)).max() < 1e-6
+    assert np.allclose(albedo.light_colour(grey), 1.0)
+
+
+def test_specular_glare_is_compressed_and_texture_kept():
+    true_albedo, normals, inside = _face_like_subject()
+    light = np.zeros(9)
+    light[[0, 2]] = (1.0, 0.3)
+    shading = envmap.sh_basis(normals) @ light
+    matte_only = (true_albedo * shading[..., None]).astype(np.float32)
+    rows, cols = np.mgrid[0:161, 0:161]
+    glare = np.exp(-((rows - 80) ** 2 + (cols - 60) ** 2) / (2 * 4.0 ** 2))
+    image = (matte_only + 2.0 * glare[..., None]).astype(np.float32)  # a white sheen on skin
+    coefficients = albedo.fit_original_shading(image, normals, inside)
+    result = albedo.albedo_from_shading(image, albedo.original_shading(normals, coefficients))
+    lum = result @ albedo.LUMINANCE
+    skin = inside & (glare < 1e-4) & (np.abs(rows - 80) < 30)
+    plain = albedo.original_shading(normals, coefficients)
+    uncompressed = (image / plain[..., None]) @ albedo.LUMINANCE
+    assert uncompressed[80, 60] / np.median(uncompressed[skin]) > 8
+    assert lum[80, 60] / np.median(lum[skin]) < 5  # the glare is mostly gone
+    # away from the glare, texture (pores, freckles) comes out as without any glare
+    without = albedo.albedo_from_shading(matte_only, plain) @ albedo.LUMINANCE
+    assert np.abs(lum[skin] / without[skin] - 1).max() < 0.02
