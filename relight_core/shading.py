@@ -395,3 +395,14 @@ def compose(albedo: np.ndarray, foreground: np.ndarray, shading: np.ndarray,
     relit = albedo * shading
     relit += specular
     return shading, specular, relit
+
+
+def warm_up() -> None:
+    """Compute the Phong weight spectra of every light map once per process (~0.1–0.2 s).
+
+    They depend on the map grids and exponents only, never on the light; a worker or a
+    benchmark pays them at start, like the model load, not inside the first relight.
+    """
+    constant = np.ones((SPECULAR_MAP_HEIGHT * 2, SPECULAR_MAP_HEIGHT * 4, 3), np.float32)
+    for exponent in SPECULAR_EXPONENTS:
+        envmap.phong_prefilter(constant, exponent, SPECULAR_MAP_HEIGHT)

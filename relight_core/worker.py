@@ -192,8 +192,9 @@ def write_pixel_file(
 
 def real_engine() -> Any:
     """The pipeline module (imported on first use, so `hello` comes out fast)."""
-    from relight_core import pipeline
+    from relight_core import pipeline, shading
 
+    shading.warm_up()  # light-map spectra: paid once here, not in the first relight
     return pipeline
 
 
