@@ -335,6 +335,15 @@ class RelightDocker(DockWidget):
             self.link.cancel(self._job_id)
 
     # ------------------------------------------------------------------ inputs
+    def _inputs_or_message(self) -> dict | None:
+        """The job's inputs, or None after telling the user what is wrong with them."""
+        try:
+            return self._gather_inputs()
+        except (InputError, OSError, ValueError) as exc:
+            self.show_message(str(exc), error=True)
+            self.finished.emit("error")
+            return None
+
     def _gather_inputs(self) -> dict:
         """Save the chosen layers to pixel files; raises InputError with a message."""
         if client is None:
@@ -384,11 +393,8 @@ class RelightDocker(DockWidget):
         """The slow first pass, then a first preview."""
         if self.state != "idle":
             return
-        try:
-            inputs = self._gather_inputs()
-        except (InputError, OSError, ValueError) as exc:
-            self.show_message(str(exc), error=True)
-            self.finished.emit("error")
+        inputs = self._inputs_or_message()
+        if inputs is None:
             return
         settings = inputs["settings"]
         self._busy("preparing", "Finding the person, matte, normals, albedo…")
@@ -461,11 +467,8 @@ class RelightDocker(DockWidget):
         if self.state != "idle":
             self.show_message("Relight is busy; wait or press Cancel.")
             return
-        try:
-            inputs = self._gather_inputs()
-        except (InputError, OSError, ValueError) as exc:
-            self.show_message(str(exc), error=True)
-            self.finished.emit("error")
+        inputs = self._inputs_or_message()
+        if inputs is None:
             return
         settings = inputs["settings"]
         out_format = inputs["format"]
