@@ -25,10 +25,14 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    that is white in its core, blooms (bright pixels around it) and sits in open, smooth sky is
    a sun: it becomes the key light, its flux that of the blob at ``compact_gain`` × the clip
    level, at most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky
-   is the darker anti-solar one.
+   is the darker anti-solar one. A blob cut by the top of the frame but narrow is still a sun.
+   Sunlight's colour is not read from the clipped, sky-mixed pixels around it but from the
+   atmosphere's extinction at its elevation (Rayleigh + aerosol, :func:`sunlight_colour`):
+   white at noon, orange at sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
-   photographer (low, as the sun mostly is when it lights a face); grey sky, night or a ceiling
+   photographer (low, as the sun mostly is when it lights a face), to the side opposite the
+   brighter part of the sky in view (a clear sky is darkest 90° from the sun); grey sky, night or a ceiling
    says the light is broad and overhead: the unseen sky or ceiling brightens toward the zenith
    like the CIE overcast sky. With broken cloud the two are mixed in proportion. How much light
    is missing comes from the ground in the lower half of the photo (surfaces of mean albedo ρ
@@ -91,6 +95,10 @@ class EstimatorParams:
     hidden_key_elevation_deg: float = 20.0  # a sun out of view: behind the camera, this high
                                      # (low: a sun that lights faces, morning or evening)
     key_size_deg: float = 3.0        # angular radius of the key disc splatted into the panorama
+    turbidity_beta: float = 0.05     # Ångström aerosol turbidity of a clear sky (0.02-0.2)
+    sun_side_gain: float = 1.5       # sideways offset of a hidden sun per unit log-luminance
+                                     # slope of the clear sky across the frame ...
+    max_sun_side: float = 0.6        # ... at most this (x component; the sun stays behind)
 
 
 @dataclass
@@ -398,27 +406,10 @@ def _clipped_components(photo: np.ndarray, params: EstimatorParams):
     # a blob that runs off the top or bottom is sky, ceiling light or floor glare, not a source
     # seen whole; one cut by a side is still a sun or lamp at the edge of the view
     inside = (y > 0) & (y + stats[:, cv2.CC_STAT_HEIGHT] < height)
+    # ... but one cut by the top and far narrower than the frame may be a sun at its edge
+    inside |= (y + stats[:, cv2.CC_STAT_HEIGHT] < height) & \
+        (stats[:, cv2.CC_STAT_WIDTH] < clipped.shape[1] // 4)
     return clipped.astype(bool), labels, stats[:, cv2.CC_STAT_AREA], inside
-
-
-def _lit_colour(photo: np.ndarray, mask: np.ndarray | None, params: EstimatorParams) -> np.ndarray:
-    """Chromaticity (luminance 1) of the light: mean of the brightest unclipped pixels
-    (near the source when ``mask`` marks its surroundings)."""
-    pixels = photo.reshape(-1, 3)
-    keep = pixels.max(axis=1) < params.clip_level
-    if mask is not None:
-        keep &= mask.reshape(-1)
-    pixels = pixels[keep]
-    if len(pixels) < 4:
-        return np.ones(3)
-    lum = pixels @ envmap.LUMINANCE
-    bright = pixels[lum >= np.quantile(lum, 0.9)]
-    colour = bright.mean(axis=0).astype(np.float64)
-    lum_c = float(colour @ envmap.LUMINANCE)
-    if lum_c <= 1e-6:
-        return np.ones(3)
-    colour /= lum_c
-    return np.clip(colour, 0.2, 5.0)
 
 
 def _clear_sky_mask(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> np.ndarray:
@@ -460,6 +451,26 @@ def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
     lum = envmap.luminance(photo)
     smooth = np.abs(cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)) < 0.15
     return bool(around.any()) and float(smooth[around].mean()) >= params.min_open_sky
+
+
+# effective wavelengths (µm) of the linear sRGB primaries' channels
+_CHANNEL_WAVELENGTH_UM = np.array([0.612, 0.549, 0.464])
+
+
+def sunlight_colour(elevation_rad: float, turbidity_beta: float = 0.05) -> np.ndarray:
+    """Chromaticity (luminance 1, linear sRGB) of direct sunlight at a given solar elevation.
+
+    The atmosphere's extinction over the air mass the beam crosses: Rayleigh optical depth
+    0.0088 λ^-4.05 plus aerosol (Ångström) β λ^-1.3, λ in µm; air mass after Kasten & Young
+    (1989). A sun high in a clear sky comes out near white, one 5° above the horizon orange.
+    """
+    elevation_deg = max(math.degrees(elevation_rad), 0.0)
+    air_mass = 1.0 / (math.sin(math.radians(elevation_deg))
+                      + 0.50572 * (elevation_deg + 6.07995) ** -1.6364)
+    depth = (0.0088 * _CHANNEL_WAVELENGTH_UM ** -4.05
+             + turbidity_beta * _CHANNEL_WAVELENGTH_UM ** -1.3)
+    transmitted = np.exp(-air_mass * depth)
+    return transmitted / float(transmitted @ envmap.LUMINANCE)
 
 
 def _lum_irradiance(sh: np.ndarray, normal: np.ndarray) -> float:
@@ -506,6 +517,23 @@ def _surface_light_colour(photo: np.ndarray, clipped: np.ndarray,
     return np.clip(colour / float(colour @ envmap.LUMINANCE), 0.2, 5.0)
 
 
+def _sun_side(photo: np.ndarray, sky: np.ndarray, params: EstimatorParams) -> float:
+    """x component (−1 left … 1 right) of a sun behind the camera, from the clear sky in view.
+
+    A clear sky is darkest about 90° from the sun and brightens again toward the anti-solar
+    point (CIE clear-sky gradation): with the sun behind and to the right, the sky in front is
+    brighter on the left. The log-luminance slope of the sky across the frame says which side.
+    """
+    rows, cols = np.nonzero(sky)
+    width = sky.shape[1]
+    log_lum = np.log(envmap.luminance(photo[sky]) + 1e-4)
+    design = np.stack([np.ones(len(cols)), (cols - width / 2) / width,
+                       (rows - sky.shape[0] / 2) / width], 1)
+    slope = float(np.linalg.lstsq(design, log_lum, rcond=None)[0][1])
+    return float(np.clip(-params.sun_side_gain * slope, -params.max_sun_side,
+                         params.max_sun_side))
+
+
 def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: np.ndarray,
                          sky: np.ndarray, colour: np.ndarray, wrap: _Wrap,
                          params: EstimatorParams, notes: list[str]):
@@ -529,8 +557,13 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
+    if sky.sum() >= 32:
+        side = _sun_side(photo, sky, params)
+        sun = np.array([side * math.cos(elevation), math.sin(elevation),
+                        math.sqrt(max(1 - side * side, 0.0)) * math.cos(elevation)])
     overhead = np.array([0.0, 1.0, 0.0])
-    sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * colour
+    sun_colour = sunlight_colour(elevation, params.turbidity_beta)
+    sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
     overhead_flux = overcast * deficit * colour
     # the larger share is the key light, the other joins the ambient
     if sun_out >= 0.5:
@@ -543,8 +576,8 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
         direction, size_deg, key_flux = overhead, params.overhead_size_deg, overhead_flux
         ambient_pano = _splat_key(ambient_pano, sun, sun_flux, params.key_size_deg)
         notes.append("key light: none visible, broad light assumed overhead")
-    strength = float(key_flux @ envmap.LUMINANCE) / max(float(colour @ envmap.LUMINANCE),
-                                                          1e-9)
+    strength = float(key_flux @ envmap.LUMINANCE)
+    colour = key_flux / max(strength, 1e-12) if strength > 0 else colour
     # dim only what no plausible reflectance explains: the darkest (outdoor) albedo
     # gives the most light the surfaces can have received
     most = _scene_irradiance(photo, clipped | sky, params.scene_albedo, params)
@@ -556,7 +589,7 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
         gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
         ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain, overcast)
         notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
-    return ambient_pano, direction, size_deg, strength
+    return ambient_pano, direction, size_deg, strength, colour
 
 
 def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
@@ -592,12 +625,14 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         # inverse tone mapping: the clipped blob's flux, capped by the sun/sky ratio
         ambient_facing = _lum_irradiance(sh_ambient, direction)
         blob_flux = params.compact_gain * len(rows) * pixel_sr
-        if cols.min() == 0 or cols.max() == photo.shape[1] - 1:
+        if cols.min() == 0 or cols.max() == photo.shape[1] - 1 or rows.min() == 0:
             blob_flux = np.inf  # cut by the frame: its clipped area says too little
         strength = min(blob_flux, params.key_to_ambient * ambient_facing)
     if strength >= params.min_key_share * ambient_facing if key_label else False:
-        ring = cv2.dilate(key_mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-        colour = _lit_colour(photo, ring & ~key_mask, params)
+        # its colour: the pixels around a sun are clipped or mixed with sky, so the colour
+        # comes from the atmosphere's extinction at its elevation (a level camera assumed)
+        colour = sunlight_colour(math.asin(float(np.clip(direction[1], -1.0, 1.0))),
+                                 params.turbidity_beta)
         size_deg = params.key_size_deg
         # facing into the light means the unseen half is the darker, anti-solar sky
         ambient_pano = _wrap_photo(ambient_photo, wrap, params,
@@ -606,7 +641,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         notes.append("key light: compact clipped source in the photo")
     else:
         colour = _surface_light_colour(photo, clipped, params)
-        ambient_pano, direction, size_deg, strength = _light_outside_frame(
+        ambient_pano, direction, size_deg, strength, colour = _light_outside_frame(
             photo, ambient_photo, clipped, sky, colour, wrap, params, notes)
     key_irradiance = max(strength, 0.0) * colour
     env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)

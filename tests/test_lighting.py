@@ -268,3 +268,34 @@ def test_hdri_keeps_the_flux_of_an_overhead_light():
     up = envmap.irradiance_sh(env.sh, np.array([[0.0, 1.0, 0.0]]))[0]
     true_up = envmap.irradiance_sh(envmap.project_sh(pano), np.array([[0.0, 1.0, 0.0]]))[0]
     np.testing.assert_allclose(up, true_up, rtol=0.01)
+
+
+# ---------------------------------------------------------------- sunlight physics
+
+def test_sunlight_reddens_toward_the_horizon():
+    elevations = [3, 5, 10, 20, 40, 70]
+    colours = [lighting.sunlight_colour(math.radians(e)) for e in elevations]
+    blue_over_red = [c[2] / c[0] for c in colours]
+    assert all(a < b for a, b in zip(blue_over_red, blue_over_red[1:])), blue_over_red
+    assert np.allclose(colours[-1], 1.0, atol=0.2)  # a high sun is near white
+    assert blue_over_red[1] < 0.3  # 5° above the horizon: orange
+    for colour in colours:  # luminance 1, as the Environment's colours are
+        assert float(colour @ envmap.LUMINANCE) == pytest.approx(1.0, abs=1e-6)
+
+
+def _clear_day_photo(brighter_left: bool, width=192, height=128) -> np.ndarray:
+    """Blue sky over a sunlit field; the sky brightens toward one side of the frame."""
+    cols = (np.arange(width) + 0.5) / width
+    gradient = np.exp(0.8 * ((1 - cols) if brighter_left else cols))
+    photo = np.empty((height, width, 3), np.float32)
+    photo[: height // 2] = np.array([0.10, 0.18, 0.40]) * gradient[None, :, None]
+    photo[height // 2:] = np.array([0.20, 0.24, 0.10])
+    return photo
+
+
+@pytest.mark.parametrize("brighter_left", [True, False])
+def test_hidden_sun_sits_opposite_the_brighter_sky(brighter_left):
+    env = lighting.estimate_environment(_clear_day_photo(brighter_left))
+    assert env.key_direction[2] > 0.5  # behind the camera
+    side = float(env.key_direction[0])
+    assert (side > 0.1) if brighter_left else (side < -0.1), env.key_direction
