@@ -32,14 +32,16 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
    photographer (low, as the sun mostly is when it lights a face), to the side opposite the
-   brighter part of the sky in view (a clear sky is darkest 90° from the sun); grey sky, night or a ceiling
-   says the light is broad and overhead: the unseen sky or ceiling brightens toward the zenith
-   like the CIE overcast sky. With broken cloud the two are mixed in proportion. How much light
-   is missing comes from the ground in the lower half of the photo (surfaces of mean albedo ρ
-   have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up to a room's 35 % otherwise):
-   what the wrapped surroundings lack is added; the unseen surroundings are dimmed only where
-   even the darkest plausible ρ (18 %) leaves them too bright for the ground (a backlit
-   silhouette). A photo of the sky alone shows no ground and adds nothing.
+   brighter part of the sky in view (a clear sky is darkest 90° from the sun); grey sky, night
+   or a ceiling says the light is broad and overhead: the unseen sky or ceiling brightens
+   toward the zenith like the CIE overcast sky. With broken cloud the two are mixed in
+   proportion. How much light is missing comes from the ground in the lower half of the photo
+   (surfaces of mean albedo ρ have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up to a
+   room's 35 % otherwise): what the wrapped surroundings lack is added; the unseen surroundings
+   are dimmed only where even the darkest plausible ρ (18 %) leaves them too bright for the
+   ground (a backlit silhouette). A photo of the sky alone shows no ground and adds nothing.
+   The ground below the frame fades toward the nadir (seen from above, rough ground shows its
+   shadowed gaps). A broad key's SH is that of its lobe, not of a point.
 Measured on ../shared/data/backgrounds by ``bench/bench_lighting.py`` (docs/lighting-eval.md).
 """
 
@@ -95,6 +97,8 @@ class EstimatorParams:
     hidden_key_elevation_deg: float = 20.0  # a sun out of view: behind the camera, this high
                                      # (low: a sun that lights faces, morning or evening)
     key_size_deg: float = 3.0        # angular radius of the key disc splatted into the panorama
+    nadir_ground_ratio: float = 0.4  # ground straight down / ground at the frame's bottom edge
+                                     # (HDR panoramas of grass, soil, floors: 0.3-0.7)
     turbidity_beta: float = 0.05     # Ångström aerosol turbidity of a clear sky (0.02-0.2)
     sun_side_gain: float = 1.5       # sideways offset of a hidden sun per unit log-luminance
                                      # slope of the clear sky across the frame ...
@@ -155,12 +159,6 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- assembling an Environment
 
-def _key_sh(direction: np.ndarray, irradiance: np.ndarray) -> np.ndarray:
-    """SH (9, 3) of a distant light: L_lm = Φ Y_lm(dir), Φ its irradiance at normal incidence."""
-    return (envmap.sh_basis(np.asarray(direction, np.float64))[:, None]
-            * np.asarray(irradiance, np.float64)[None, :]).astype(np.float32)
-
-
 def _splat_key(pano: np.ndarray, direction: np.ndarray, irradiance: np.ndarray,
                size_deg: float) -> np.ndarray:
     """Add a small disc (Gaussian profile) of total flux ``irradiance`` to a panorama."""
@@ -192,8 +190,12 @@ def _assemble(ambient_pano: np.ndarray, key_direction: np.ndarray, key_irradianc
     key_irradiance = np.maximum(np.asarray(key_irradiance, np.float64), 0.0)
     sh_ambient = envmap.project_sh(ambient_pano)
     if full_pano is None:
-        sh = sh_ambient + _key_sh(key_direction, key_irradiance)
         pano = _splat_key(ambient_pano, key_direction, key_irradiance, key_size_deg)
+        # the key's own SH: a sun is a point for the SH, but a broad key (an overhead sky,
+        # a ceiling) spreads its light, which weakens its directional bands
+        key_alone = _splat_key(np.zeros_like(ambient_pano), key_direction, key_irradiance,
+                               key_size_deg)
+        sh = sh_ambient + envmap.project_sh(key_alone)
     else:
         pano, sh = full_pano, envmap.project_sh(full_pano)
     direction, colour = _dominant(sh)
@@ -365,6 +367,13 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
                                  / 8, borderType=cv2.BORDER_REPLICATE)
         extended = cv2.remap(strip, col, np.zeros_like(row), cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
+        if bool(outside[-1, 0]):
+            # the ground seen from above is darker than at the grazing angles the photo
+            # shows it (shadowed gaps between blades and stones; rough surfaces are not
+            # Lambertian): fade toward the nadir
+            depth = np.clip((np.sin(-elevation) - math.sin(top)) / (1 - math.sin(top)), 0, 1)
+            fade = 1 - (1 - params.nadir_ground_ratio) * depth
+            extended = extended * fade.astype(np.float32)[..., None]
         sharp = np.where(outside[..., None], extended, sharp)
     if overcast > 0:
         # an overcast sky (and, alike, a room's ceiling light) brightens toward the zenith:

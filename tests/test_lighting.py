@@ -181,11 +181,28 @@ def test_report_has_the_cli_contract():
 def test_sh_is_ambient_plus_key():
     photo, _, _ = photograph(sunny_world((0.2, 0.3, -1.0)))
     env = lighting.estimate_environment(photo)
-    key = envmap.sh_basis(env.key_direction.astype(np.float64))[:, None] * env.key_irradiance
+    assert float(envmap.luminance(env.key_irradiance)) > 0
+    key = envmap.project_sh(env.pano - env.ambient_pano)
     np.testing.assert_allclose(env.sh, env.sh_ambient + key, atol=1e-4)
-    # and the panorama carries the same light as the SH
+    # a compact key (a sun) is a distant light for the SH
+    point = envmap.sh_basis(env.key_direction.astype(np.float64))[:, None] * env.key_irradiance
+    np.testing.assert_allclose(key, point, atol=0.05 * np.abs(point).max())
     np.testing.assert_allclose(envmap.project_sh(env.pano), env.sh,
                                atol=0.02 * np.abs(env.sh).max())
+
+
+def test_broad_key_spreads_its_light_in_the_sh():
+    ambient = np.full((64, 128, 3), 0.1, np.float32)
+    up, flux = np.array([0.0, 1.0, 0.0]), np.array([2.0, 2.0, 2.0])
+    narrow = lighting._assemble(ambient, up, flux, 3.0, "estimated", [])
+    broad = lighting._assemble(ambient, up, flux, 30.0, "estimated", [])
+    np.testing.assert_allclose(broad.sh[0], narrow.sh[0], rtol=1e-3)  # same flux
+    key_l1 = [abs(e.sh[1, 1] - e.sh_ambient[1, 1]) for e in (narrow, broad)]
+    key_l2 = [abs(e.sh[6, 1] - e.sh_ambient[6, 1]) for e in (narrow, broad)]
+    assert 0.6 < key_l1[1] / key_l1[0] < 0.95  # a 30° lobe: first band weaker
+    assert key_l2[1] / key_l2[0] < key_l1[1] / key_l1[0]  # and the second more so
+    # and the panorama carries the same light as the SH
+    np.testing.assert_allclose(envmap.project_sh(broad.pano), broad.sh, atol=1e-4)
 
 
 # ---------------------------------------------------------------- HDRI bypass
@@ -276,7 +293,7 @@ def test_sunlight_reddens_toward_the_horizon():
     elevations = [3, 5, 10, 20, 40, 70]
     colours = [lighting.sunlight_colour(math.radians(e)) for e in elevations]
     blue_over_red = [c[2] / c[0] for c in colours]
-    assert all(a < b for a, b in zip(blue_over_red, blue_over_red[1:])), blue_over_red
+    assert np.all(np.diff(blue_over_red) > 0), blue_over_red
     assert np.allclose(colours[-1], 1.0, atol=0.2)  # a high sun is near white
     assert blue_over_red[1] < 0.3  # 5° above the horizon: orange
     for colour in colours:  # luminance 1, as the Environment's colours are
