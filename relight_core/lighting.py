@@ -31,9 +31,10 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    white at noon, orange at sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
-   photographer (low, as the sun mostly is when it lights a face), to the side opposite the
-   brighter part of the sky in view (a clear sky is darkest 90° from the sun); grey sky, night
-   or a ceiling says the light is broad and overhead: the unseen sky or ceiling brightens
+   photographer (low, as the sun mostly is when it lights a face), at the azimuth where the
+   CIE standard clear sky best explains the sky in view (brighter toward the sun and toward
+   the anti-solar point, darkest 90° away); grey sky, night or a ceiling says the light is
+   broad and overhead: the unseen sky or ceiling brightens
    toward the zenith like the CIE overcast sky. With broken cloud the two are mixed in
    proportion. How much light is missing comes from the ground in the lower half of the photo
    (surfaces of mean albedo ρ have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up to a
@@ -100,9 +101,10 @@ class EstimatorParams:
     nadir_ground_ratio: float = 0.4  # ground straight down / ground at the frame's bottom edge
                                      # (HDR panoramas of grass, soil, floors: 0.3-0.7)
     turbidity_beta: float = 0.05     # Ångström aerosol turbidity of a clear sky (0.02-0.2)
-    sun_side_gain: float = 1.5       # sideways offset of a hidden sun per unit log-luminance
-                                     # slope of the clear sky across the frame ...
-    max_sun_side: float = 0.6        # ... at most this (x component; the sun stays behind)
+    min_sky_pixels: int = 32         # clear-sky pixels needed to fit the CIE clear sky ...
+    max_sky_fit_error: float = 0.05  # ... and the fit's log variance to trust (a clear sky)
+    sky_fit_margin: float = 0.85     # ... and at most this × the variance left by a sun
+                                     # straight behind the camera, to move the sun from there
 
 
 @dataclass
@@ -526,21 +528,67 @@ def _surface_light_colour(photo: np.ndarray, clipped: np.ndarray,
     return np.clip(colour / float(colour @ envmap.LUMINANCE), 0.2, 5.0)
 
 
-def _sun_side(photo: np.ndarray, sky: np.ndarray, params: EstimatorParams) -> float:
-    """x component (−1 left … 1 right) of a sun behind the camera, from the clear sky in view.
+def clear_sky_indicatrix(cos_angle: np.ndarray) -> np.ndarray:
+    """CIE standard clear sky (ISO 15469, type 12): relative radiance by angle χ from the sun,
+    f(χ) = 1 + 10 (e^(−3χ) − e^(−3π/2)) + 0.45 cos²χ: an aureole ~10× the sky 90° away."""
+    cos_angle = np.clip(cos_angle, -1.0, 1.0)
+    return 1 + 10 * (np.exp(-3 * np.arccos(cos_angle)) - math.exp(-1.5 * math.pi)) \
+        + 0.45 * cos_angle ** 2
 
-    A clear sky is darkest about 90° from the sun and brightens again toward the anti-solar
-    point (CIE clear-sky gradation): with the sun behind and to the right, the sky in front is
-    brighter on the left. The log-luminance slope of the sky across the frame says which side.
+
+def clear_sky_gradation(cos_zenith: np.ndarray) -> np.ndarray:
+    """CIE clear sky's gradation by zenith angle Z: φ(Z) = 1 − e^(−0.32 / cos Z) (the horizon
+    ~3.7× brighter than the zenith, before the sun's indicatrix)."""
+    return 1 - np.exp(-0.32 / np.maximum(cos_zenith, 0.01))
+
+
+def _pinhole_directions(height: int, width: int, hfov_deg: float) -> np.ndarray:
+    """H×W×3 camera-frame view directions of a level pinhole photo."""
+    half = math.tan(math.radians(hfov_deg) / 2)
+    xs = ((np.arange(width) + 0.5) / width * 2 - 1) * half
+    ys = (1 - (np.arange(height) + 0.5) / height * 2) * half * height / width
+    x, y = np.meshgrid(xs, ys)
+    rays = np.stack([x, y, -np.ones_like(x)], -1)
+    return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+
+
+def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
+                       params: EstimatorParams) -> tuple[np.ndarray, float] | None:
+    """Where a sun out of view, at ``elevation`` (radians), must be for the clear sky in view
+    to look as it does.
+
+    The CIE clear sky's radiance f(χ)·φ(Z) is fitted (in log, up to a scale) to the sky pixels
+    over the sun's azimuths outside the frame (Lalonde et al. 2012 fit a sky model so): the
+    sky brightens toward the sun and again toward the anti-solar point, darkest 90° away. The
+    elevation is not fitted: across a level photo's sky it changes the pattern too little to
+    tell. Returns (unit direction, variance of the log residual), or None without enough sky.
     """
-    rows, cols = np.nonzero(sky)
-    width = sky.shape[1]
-    log_lum = np.log(envmap.luminance(photo[sky]) + 1e-4)
-    design = np.stack([np.ones(len(cols)), (cols - width / 2) / width,
-                       (rows - sky.shape[0] / 2) / width], 1)
-    slope = float(np.linalg.lstsq(design, log_lum, rcond=None)[0][1])
-    return float(np.clip(-params.sun_side_gain * slope, -params.max_sun_side,
-                         params.max_sun_side))
+    if int(sky.sum()) < params.min_sky_pixels:
+        return None
+    view = _pinhole_directions(*sky.shape, params.hfov_deg)
+    directions = view[sky].astype(np.float64)
+    log_sky = np.log(envmap.luminance(photo[sky]).astype(np.float64) + 1e-4)
+    log_gradation = np.log(clear_sky_gradation(directions[:, 1]))
+    half_h = math.radians(params.hfov_deg) / 2
+    half_v = math.atan(math.tan(half_h) * sky.shape[0] / sky.shape[1])
+    best, behind = None, None
+    for azimuth_deg in range(0, 360, 5):
+        azimuth = math.radians(azimuth_deg)
+        if abs(math.remainder(azimuth, 2 * math.pi)) < half_h and elevation < half_v:
+            continue  # the sun would be in the frame, and seen
+        sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
+                        -math.cos(azimuth) * math.cos(elevation)])
+        residual = log_sky - np.log(clear_sky_indicatrix(directions @ sun)) - log_gradation
+        error = float(np.var(residual))
+        if azimuth_deg == 180:
+            behind = (sun, error)
+        if best is None or error < best[1]:
+            best = (sun, error)
+    # a sky that says little (no anti-solar brightening, no gradient across) leaves the sun
+    # straight behind the camera: move it only for a clearly better fit
+    if best is not None and behind is not None and best[1] > params.sky_fit_margin * behind[1]:
+        return behind
+    return best
 
 
 def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: np.ndarray,
@@ -566,10 +614,9 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-    if sky.sum() >= 32:
-        side = _sun_side(photo, sky, params)
-        sun = np.array([side * math.cos(elevation), math.sin(elevation),
-                        math.sqrt(max(1 - side * side, 0.0)) * math.cos(elevation)])
+    fitted = _fit_clear_sky_sun(photo, sky, elevation, params)
+    if fitted is not None and fitted[1] <= params.max_sky_fit_error:
+        sun = fitted[0]
     overhead = np.array([0.0, 1.0, 0.0])
     sun_colour = sunlight_colour(elevation, params.turbidity_beta)
     sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
