@@ -31,18 +31,20 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    white at noon, orange at sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
-   photographer (low, as the sun mostly is when it lights a face), at the azimuth where the
-   CIE standard clear sky best explains the sky in view (brighter toward the sun and toward
-   the anti-solar point, darkest 90° away); grey sky, night or a ceiling says the light is
-   broad and overhead: the unseen sky or ceiling brightens
-   toward the zenith like the CIE overcast sky. With broken cloud the two are mixed in
-   proportion. How much light is missing comes from the ground in the lower half of the photo
-   (surfaces of mean albedo ρ have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up to a
-   room's 35 % otherwise): what the wrapped surroundings lack is added; the unseen surroundings
-   are dimmed only where even the darkest plausible ρ (18 %) leaves them too bright for the
-   ground (a backlit silhouette). A photo of the sky alone shows no ground and adds nothing.
-   The ground below the frame fades toward the nadir (seen from above, rough ground shows its
-   shadowed gaps). A broad key's SH is that of its lobe, not of a point.
+   photographer (low, as the sun mostly is when it lights a face), at the azimuth where the CIE
+   standard clear sky best explains the sky in view (brighter toward the sun and toward the
+   anti-solar point, darkest 90° away). When that model explains the sky well and the ground is
+   sunlit (brighter than skylight alone makes it), the sun's strength follows from the sky's
+   brightness (direct sun ≈ 25 sr × clear-sky radiance) rather than from guessing the ground's
+   albedo. Grey sky, night or a ceiling says the light is broad and overhead: the unseen sky or
+   ceiling brightens toward the zenith like the CIE overcast sky. With broken cloud the two are
+   mixed in proportion. How much light is missing comes from the ground in the lower half of the
+   photo (surfaces of mean albedo ρ have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up
+   to a room's 35 % otherwise): what the wrapped surroundings lack is added; the unseen
+   surroundings are dimmed only where even the darkest plausible ρ (18 %) leaves them too bright
+   for the ground (a backlit silhouette). A photo of the sky alone shows no ground and adds
+   nothing. The ground below the frame fades toward the nadir (seen from above, rough ground
+   shows its shadowed gaps). A broad key's SH is that of its lobe, not of a point.
 Measured on ../shared/data/backgrounds by ``bench/bench_lighting.py`` (docs/lighting-eval.md).
 """
 
@@ -105,6 +107,11 @@ class EstimatorParams:
     max_sky_fit_error: float = 0.05  # ... and the fit's log variance to trust (a clear sky)
     sky_fit_margin: float = 0.85     # ... and at most this × the variance left by a sun
                                      # straight behind the camera, to move the sun from there
+    min_sky_explained: float = 0.7   # share of the sky's log variance the fit explains when
+                                     # a sun lights a clear sky
+    sunlit_ground_ratio: float = 0.3  # sunlit ground is at least this × the sky's radiance
+    sun_to_sky_ratio: float = 25.0   # direct sun irradiance / clear-sky radiance (sr): 50-100
+                                     # klx over 2-8 kcd/m² of blue sky gives 10-50
 
 
 @dataclass
@@ -552,8 +559,22 @@ def _pinhole_directions(height: int, width: int, hfov_deg: float) -> np.ndarray:
     return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
 
 
+@dataclass
+class _SkyFit:
+    """The CIE clear sky fitted to the sky in view (log radiance, up to a scale)."""
+
+    sun: np.ndarray           # unit direction of the sun it implies (camera frame)
+    residual: float           # variance of the log residual
+    variance: float           # variance of the sky's log radiance (what a flat sky leaves)
+    radiance: float           # median luminance of the sky in view (photo units)
+
+    @property
+    def explained(self) -> float:
+        return 1.0 - self.residual / max(self.variance, 1e-12)
+
+
 def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
-                       params: EstimatorParams) -> tuple[np.ndarray, float] | None:
+                       params: EstimatorParams) -> _SkyFit | None:
     """Where a sun out of view, at ``elevation`` (radians), must be for the clear sky in view
     to look as it does.
 
@@ -561,13 +582,14 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
     over the sun's azimuths outside the frame (Lalonde et al. 2012 fit a sky model so): the
     sky brightens toward the sun and again toward the anti-solar point, darkest 90° away. The
     elevation is not fitted: across a level photo's sky it changes the pattern too little to
-    tell. Returns (unit direction, variance of the log residual), or None without enough sky.
+    tell. None without enough sky.
     """
     if int(sky.sum()) < params.min_sky_pixels:
         return None
     view = _pinhole_directions(*sky.shape, params.hfov_deg)
     directions = view[sky].astype(np.float64)
-    log_sky = np.log(envmap.luminance(photo[sky]).astype(np.float64) + 1e-4)
+    sky_luminance = envmap.luminance(photo[sky]).astype(np.float64)
+    log_sky = np.log(sky_luminance + 1e-4)
     log_gradation = np.log(clear_sky_gradation(directions[:, 1]))
     half_h = math.radians(params.hfov_deg) / 2
     half_v = math.atan(math.tan(half_h) * sky.shape[0] / sky.shape[1])
@@ -587,8 +609,28 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
     # a sky that says little (no anti-solar brightening, no gradient across) leaves the sun
     # straight behind the camera: move it only for a clearly better fit
     if best is not None and behind is not None and best[1] > params.sky_fit_margin * behind[1]:
-        return behind
-    return best
+        best = behind
+    if best is None:
+        return None
+    return _SkyFit(best[0], best[1], float(np.var(log_sky)), float(np.median(sky_luminance)))
+
+
+def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
+            params: EstimatorParams) -> bool:
+    """Is the clear sky in view lit by a sun (not a twilight sky, sun below the horizon)?
+
+    The CIE clear sky must explain most of the sky's brightness pattern, and the ground must
+    be sunlit: lit by the sky alone its radiance is ρ × the sky's (ρ ≈ 0.1-0.2); a sun at
+    least as strong as the skylight doubles that.
+    """
+    if fit.explained < params.min_sky_explained:
+        return False
+    lower = slice(photo.shape[0] // 2, None)
+    ground = ~not_surface[lower]
+    if ground.sum() < params.min_sky_pixels:
+        return True  # no ground in view to say otherwise
+    ground_radiance = float(np.median(envmap.luminance(photo[lower][ground])))
+    return ground_radiance >= params.sunlit_ground_ratio * fit.radiance
 
 
 def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: np.ndarray,
@@ -614,12 +656,17 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-    fitted = _fit_clear_sky_sun(photo, sky, elevation, params)
-    if fitted is not None and fitted[1] <= params.max_sky_fit_error:
-        sun = fitted[0]
+    fit = _fit_clear_sky_sun(photo, sky, elevation, params)
+    if fit is not None and fit.residual <= params.max_sky_fit_error:
+        sun = fit.sun
     overhead = np.array([0.0, 1.0, 0.0])
     sun_colour = sunlight_colour(elevation, params.turbidity_beta)
     sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
+    if fit is not None and _sunlit(fit, photo, clipped | sky, params):
+        # a sunlit clear sky says how strong its sun is (the ground's albedo, which the
+        # brightness rule above must guess, can be anything from asphalt's 7 % to snow)
+        sun_flux = sun_out * params.sun_to_sky_ratio * fit.radiance * sun_colour
+        notes.append("sun strength from the clear sky's brightness")
     overhead_flux = overcast * deficit * colour
     # the larger share is the key light, the other joins the ambient
     if sun_out >= 0.5:

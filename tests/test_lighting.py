@@ -300,8 +300,9 @@ def test_sunlight_reddens_toward_the_horizon():
         assert float(colour @ envmap.LUMINANCE) == pytest.approx(1.0, abs=1e-6)
 
 
-def cie_clear_world(sun_dir, height=128) -> np.ndarray:
-    """CIE standard clear sky (indicatrix × gradation, blue) with its sun, over a lit field."""
+def cie_clear_world(sun_dir, height=128, sun_flux=20.0) -> np.ndarray:
+    """CIE standard clear sky (indicatrix × gradation, blue) with its sun, over a field lit
+    by both (``sun_flux`` 0: a twilight sky, the sun below the horizon)."""
     sun_dir = _unit(sun_dir)
     dirs = envmap.direction_grid(height).astype(np.float64)
     sky = (lighting.clear_sky_indicatrix(dirs @ sun_dir)
@@ -309,9 +310,27 @@ def cie_clear_world(sun_dir, height=128) -> np.ndarray:
     sky = 0.4 * sky[..., None] * np.array([0.45, 0.65, 1.0])
     sun_sr = 2 * math.pi * (1 - math.cos(math.radians(2.0)))
     disc = np.arccos(np.clip(dirs @ sun_dir, -1, 1)) < math.radians(2.0)
-    sky = sky + (disc * 20.0 / sun_sr)[..., None] * np.array([1.1, 1.0, 0.75])
-    ground = np.array([0.15, 0.17, 0.09]) * (20.0 * sun_dir[1] + 2.0) / math.pi
-    return np.where((dirs[..., 1] > 0)[..., None], sky, ground).astype(np.float32)
+    sky = sky + (disc * sun_flux / sun_sr)[..., None] * np.array([1.1, 1.0, 0.75])
+    upper = (dirs[..., 1] > 0)[..., None]
+    # the field: albedo × (sunlight + the sky's own irradiance on the horizontal) / π
+    skylight = np.einsum("hw,hwc->c", envmap.solid_angles(height) * np.clip(dirs[..., 1], 0, 1),
+                         np.where(upper, sky, 0.0) * (~disc)[..., None])
+    ground = np.array([0.15, 0.17, 0.09]) * (sun_flux * max(sun_dir[1], 0.0) + skylight) / math.pi
+    return np.where(upper, sky, ground).astype(np.float32)
+
+
+def test_sun_strength_from_a_sunlit_clear_sky_but_not_from_twilight():
+    sun = np.array([0.3, math.sin(math.radians(20)), 0.9])
+    lit = lighting.estimate_environment(photograph(cie_clear_world(sun))[0])
+    assert any("clear sky's brightness" in note for note in lit.notes), lit.notes
+    dusk_sun = np.array([0.3, -0.1, 0.95])  # below the horizon: the ground is skylit only
+    dusk = lighting.estimate_environment(
+        photograph(cie_clear_world(dusk_sun, sun_flux=0.0))[0])
+    assert not any("clear sky's brightness" in note for note in dusk.notes), dusk.notes
+    # a twilight scene's hidden key is far weaker, relative to its sky, than a sunlit one's
+    def key_over_sky(env):
+        return float(envmap.luminance(env.key_irradiance)) / float(env.sh[0] @ envmap.LUMINANCE)
+    assert key_over_sky(dusk) < 0.5 * key_over_sky(lit)
 
 
 @pytest.mark.parametrize("azimuth_deg", [150, 215, 95])
