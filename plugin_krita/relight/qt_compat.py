@@ -7,14 +7,24 @@ accept, so the adapter runs unchanged on either.
 
 from __future__ import annotations
 
-try:  # Krita 6
-    from PyQt6 import QtCore, QtGui, QtWidgets
+import sys
 
-    QT_MAJOR = 6
-except ImportError:  # Krita 5
+# Krita loads its own binding (its ``krita`` package imports PyQt's QtCore) before any plug-in.
+# Follow it: a system Python with both PyQt5 and PyQt6 installed must not mix Qt 5 and Qt 6 in
+# one process (Krita 5 would get PyQt6 widgets it cannot dock, or crash).
+if "PyQt5.QtCore" in sys.modules and "PyQt6.QtCore" not in sys.modules:  # Krita 5
     from PyQt5 import QtCore, QtGui, QtWidgets
 
     QT_MAJOR = 5
+else:
+    try:  # Krita 6
+        from PyQt6 import QtCore, QtGui, QtWidgets
+
+        QT_MAJOR = 6
+    except ImportError:  # Krita 5
+        from PyQt5 import QtCore, QtGui, QtWidgets
+
+        QT_MAJOR = 5
 
 Qt = QtCore.Qt
 QByteArray = QtCore.QByteArray
