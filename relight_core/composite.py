@@ -4,8 +4,9 @@ Contract
 --------
 ``cover(background, height, width) -> (height, width, 3) float32``: the background scaled
 (aspect kept) until it covers the canvas, then cropped at the centre.
-``over(relit, alpha, background) -> (H, W, 3) float32``: relit × α + background × (1 − α),
-all linear, straight colour; exact where α is 0 or 1.
+``over(relit, alpha, background, out=None) -> (H, W, 3) float32``: relit × α + background ×
+(1 − α), all linear, straight colour; exact where α is 0 or 1. ``out`` may be ``background``
+itself (composited in place).
 """
 
 from __future__ import annotations
@@ -35,10 +36,16 @@ def cover(background: np.ndarray, height: int, width: int) -> np.ndarray:
     return resize_linear(region, width, height)
 
 
-def over(relit: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """relit (H, W, 3) × alpha (H, W) + background (H, W, 3) × (1 − alpha), linear float32."""
+def over(relit: np.ndarray, alpha: np.ndarray, background: np.ndarray,
+         out: np.ndarray | None = None) -> np.ndarray:
+    """relit (H, W, 3) × alpha (H, W) + background (H, W, 3) × (1 − alpha), linear float32.
+
+    ``out``: an (H, W, 3) float32 array to write the result into, ``background`` included."""
     a = alpha[..., None].astype(np.float32, copy=False)
-    out = background * (1.0 - a)  # × exactly 0 or 1 where α is 1 or 0: exact there
-    for top in range(0, out.shape[0], 256):  # in bands: no second full-size temporary
-        out[top:top + 256] += relit[top:top + 256] * a[top:top + 256]
-    return out.astype(np.float32, copy=False)
+    if out is None:
+        out = np.empty(relit.shape, np.float32)
+    for top in range(0, out.shape[0], 256):  # in bands: no full-size temporary (48–144 MB)
+        band = slice(top, top + 256)
+        np.multiply(background[band], 1.0 - a[band], out=out[band])  # exact where α is 0 or 1
+        out[band] += relit[band] * a[band]
+    return out

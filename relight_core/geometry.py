@@ -93,8 +93,7 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     long_side = max(alpha.shape)
     window = max(3, int(THICKNESS_WINDOW_FRACTION * long_side) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
-    thickness = cv2.dilate(distance, kernel)
-    thickness = cv2.GaussianBlur(thickness, (0, 0), window / 4)
+    thickness = _smooth_blur(cv2.dilate(distance, kernel), window / 4)
     if max_radius_px is None:
         max_radius_px = 0.1 * long_side
     thickness = np.minimum(thickness, max_radius_px)
@@ -104,6 +103,22 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
     height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
     return height * (alpha > 0).astype(np.float32)
+
+
+def _smooth_blur(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (H, W) float32 → (H, W) float32, at a lower resolution when σ is wide.
+
+    A blur of σ px leaves nothing finer than ~σ/2 px, so it is done on a copy shrunk by up to
+    σ/6 (area average) and enlarged back (bilinear): the same field to ~1e-3 of its range at a
+    fraction of the cost (a σ = 31 px blur of a 1 MP field took ~50 ms)."""
+    factor = int(min(8, sigma // 6))
+    if factor < 2:
+        return cv2.GaussianBlur(values, (0, 0), sigma)
+    height, width = values.shape
+    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    small = cv2.resize(values, small_size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _vertex_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -141,22 +156,34 @@ def rasterize_face(landmarks: np.ndarray, shape: tuple[int, int]
     if rows.size == 0:
         return normals, depth, inside
     which = index[rows, cols]
+    # barycentric coordinates are affine in the pixel position: b = A·(x, y, 1) per triangle,
+    # one (T, 2, 3) table gathered once per pixel (float32: ~3× faster over ~0.2 M pixels)
     v0, v1, v2 = (xy[triangles[:, k]] for k in range(3))
     e1, e2 = v1 - v0, v2 - v0
     determinant = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     determinant = np.where(np.abs(determinant) < 1e-9, 1e-9, determinant)
-    px = cols + 0.5 - v0[which, 0]
-    py = rows + 0.5 - v0[which, 1]
-    b1 = (px * e2[which, 1] - py * e2[which, 0]) / determinant[which]
-    b2 = (py * e1[which, 0] - px * e1[which, 1]) / determinant[which]
-    b1, b2 = np.clip(b1, 0.0, 1.0), np.clip(b2, 0.0, 1.0)
+    affine = np.empty((len(triangles), 2, 3))
+    affine[:, 0] = np.stack([e2[:, 1], -e2[:, 0],
+                             v0[:, 1] * e2[:, 0] - v0[:, 0] * e2[:, 1]], axis=1)
+    affine[:, 1] = np.stack([-e1[:, 1], e1[:, 0],
+                             v0[:, 0] * e1[:, 1] - v0[:, 1] * e1[:, 0]], axis=1)
+    affine /= determinant[:, None, None]
+    per_pixel = affine.astype(np.float32)[which]
+    x = cols.astype(np.float32) + np.float32(0.5)
+    y = rows.astype(np.float32) + np.float32(0.5)
+    b1 = per_pixel[:, 0, 0] * x + per_pixel[:, 0, 1] * y + per_pixel[:, 0, 2]
+    b2 = per_pixel[:, 1, 0] * x + per_pixel[:, 1, 1] * y + per_pixel[:, 1, 2]
+    np.clip(b1, 0.0, 1.0, out=b1)
+    np.clip(b2, 0.0, 1.0, out=b2)
     b0 = np.clip(1.0 - b1 - b2, 0.0, 1.0)
-    corner_ids = triangles[which]
-    weights = np.stack([b0, b1, b2], axis=1)
-    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
-    pixel_normals = np.einsum("pk,pkc->pc", weights, vertex_normals[corner_ids])
-    normals[rows, cols] = normalize(pixel_normals)
-    depth[rows, cols] = np.einsum("pk,pk->p", weights, camera[corner_ids, 2])
+    total = np.maximum(b0 + b1 + b2, np.float32(1e-9))
+    # vertex normals and depths of each triangle's corners: (T, 3 corners, 4) → per pixel
+    corner_values = np.concatenate([vertex_normals[triangles], camera[triangles][..., 2:]],
+                                   axis=2).astype(np.float32)[which]
+    values = (b0[:, None] * corner_values[:, 0] + b1[:, None] * corner_values[:, 1]
+              + b2[:, None] * corner_values[:, 2]) / total[:, None]
+    normals[rows, cols] = normalize(values[:, :3])
+    depth[rows, cols] = values[:, 3]
     return normals, depth, inside
 
 
@@ -191,13 +218,26 @@ def _box_around(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
 
 
 def _polygon_mask(points: np.ndarray, shape: tuple[int, int], grow_px: int) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
-    hull = cv2.convexHull(np.round(points).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 1)
+    """Convex hull of ``points`` (x, y px), grown by ``grow_px`` → (H, W) bool.
+
+    Filled and grown in the hull's own box only (five such masks per face, each a full-size
+    dilation before, cost ~30 ms at 1 MP)."""
+    mask = np.zeros(shape, bool)
+    hull = cv2.convexHull(np.round(points).astype(np.int32)).reshape(-1, 2)
+    margin = max(0, grow_px) + 1
+    left, top = hull.min(axis=0) - margin
+    right, bottom = hull.max(axis=0) + margin + 1
+    left, top = max(0, int(left)), max(0, int(top))
+    right, bottom = min(shape[1], int(right)), min(shape[0], int(bottom))
+    if right <= left or bottom <= top:
+        return mask
+    local = np.zeros((bottom - top, right - left), np.uint8)
+    cv2.fillConvexPoly(local, hull - (left, top), 1)
     if grow_px > 0:
         size = 2 * grow_px + 1
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-    return mask.astype(bool)
+        local = cv2.dilate(local, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    mask[top:bottom, left:right] = local > 0
+    return mask
 
 
 def skin_mask(landmarks: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -251,8 +291,8 @@ def person_geometry(alpha: np.ndarray, landmarks_list: list[np.ndarray]) -> Geom
         # small folds) so a grazing light does not trace them as shadow lines
         sigma = HEIGHT_SEAM_SMOOTH_FRACTION * max(face_widths)
         weight = (alpha > 0).astype(np.float32)
-        height = (cv2.GaussianBlur(height * weight, (0, 0), sigma)
-                  / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma), 1e-6))
+        height = (_smooth_blur(height * weight, sigma)
+                  / np.maximum(_smooth_blur(weight, sigma), 1e-6))
     outside = alpha <= 0
     normals[outside] = (0.0, 0.0, 1.0)
     height = np.where(outside, 0.0, np.maximum(height, 0.0)).astype(np.float32)

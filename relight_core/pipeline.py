@@ -102,6 +102,17 @@ _MALLOC_TRIM = None
 LARGE_IMAGE_PIXELS = 4_000_000
 
 
+def _normalize_in_bands(normals: np.ndarray, rows: int = 256) -> None:
+    """Scale (H, W, 3) float32 vectors to unit length in place, band by band.
+
+    No full-size temporary (at 12 MP a plane of lengths is 48 MB, and fresh memory is slow to
+    touch on a VM); vectors shorter than 1e-6 are divided by 1e-6."""
+    for top in range(0, normals.shape[0], rows):
+        band = normals[top:top + rows]
+        length = np.sqrt(np.einsum("...i,...i->...", band, band))
+        band /= np.maximum(length, 1e-6)[..., None]
+
+
 def _fingerprint(array: np.ndarray) -> tuple:
     flat = array.reshape(-1)
     step = max(1, flat.size // 4096)
@@ -224,7 +235,7 @@ class Relighter:
             foreground = matting.foreground_from_alpha(image, alpha, settings.max_size)
         else:
             alpha, foreground = matting.matte(image, person, settings.max_size,
-                                              settings.edge_refine)
+                                              settings.edge_refine, image_work=image_work)
         self.alpha, self.foreground = alpha, foreground
         start = self._stage("matting", start)
 
@@ -357,10 +368,7 @@ class Relighter:
             specular = _resize(specular, out_h, out_w)
             np.maximum(specular, 0.0, out=specular)
             normals = _resize(render_normals, out_h, out_w)
-            # (no (H, W, 3) temporary of squares: at 12 MP each such array is 144 MB of peak RSS)
-            length = np.sqrt(np.einsum("...i,...i->...", normals, normals))
-            normals /= np.maximum(length, 1e-6)[..., None]
-            del length
+            _normalize_in_bands(normals)
             normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
         shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
                                            specular, arrays["original_shading"],
@@ -372,14 +380,20 @@ class Relighter:
         start = self._begin("composite")
         backdrop_key = (self._env_cache[0], out_h, out_w)
         if self._backdrop is not None and self._backdrop[0] == backdrop_key:
-            backdrop = self._backdrop[1]
+            composite = composite_stage.over(relit, arrays["alpha"], self._backdrop[1])
         else:
             if background_linear is not None:
                 backdrop = composite_stage.cover(background_linear, out_h, out_w)
             else:
                 backdrop = render_view(env.pano, out_h, out_w)
-            self._backdrop = (backdrop_key, backdrop)
-        composite = composite_stage.over(relit, arrays["alpha"], backdrop)
+            if out_h * out_w >= LARGE_IMAGE_PIXELS:
+                # a large backdrop is not kept: the composite is made in its buffer (at 12 MP
+                # that is 144 MB less at the peak; re-lights at that size are not the fast path)
+                self._backdrop = None
+                composite = composite_stage.over(relit, arrays["alpha"], backdrop, out=backdrop)
+            else:
+                self._backdrop = (backdrop_key, backdrop)
+                composite = composite_stage.over(relit, arrays["alpha"], backdrop)
         self._stage("composite", start)
 
         return Layers(

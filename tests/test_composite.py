@@ -35,3 +35,17 @@ def test_cover_scales_to_fill_and_crops_the_centre():
     assert wide.shape == (10, 300, 3)
     real = io.read_image(DATA / "backgrounds" / "st_fagans_hall.png")
     assert composite.cover(real, 1000, 700).shape == (1000, 700, 3)
+
+
+def test_over_in_place_into_the_background_equals_the_copy():
+    rng = np.random.default_rng(5)
+    relit = rng.random((600, 40, 3), dtype=np.float32)  # > 256 rows: several bands
+    background = rng.random((600, 40, 3), dtype=np.float32)
+    alpha = rng.random((600, 40), dtype=np.float32)
+    expected = composite.over(relit, alpha, background)
+    buffer = background.copy()
+    result = composite.over(relit, alpha, buffer, out=buffer)
+    assert result is buffer
+    assert np.array_equal(result, expected)
+    np.testing.assert_allclose(expected, relit * alpha[..., None]
+                               + background * (1 - alpha[..., None]), atol=1e-6)
