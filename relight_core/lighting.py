@@ -107,8 +107,8 @@ class EstimatorParams:
     max_sky_fit_error: float = 0.05  # ... and the fit's log variance to trust (a clear sky)
     sky_fit_margin: float = 0.85     # ... and at most this × the variance left by a sun
                                      # straight behind the camera, to move the sun from there
-    min_sky_explained: float = 0.7   # share of the sky's log variance the fit explains when
-                                     # a sun lights a clear sky
+    min_sky_explained: float = 0.7   # share of the sky's log variance the fit must explain to
+                                     # place and size the sun (broken cloud explains little)
     sunlit_ground_ratio: float = 0.3  # sunlit ground is at least this × the sky's radiance
     sun_to_sky_ratio: float = 25.0   # direct sun irradiance / clear-sky radiance (sr): 50-100
                                      # klx over 2-8 kcd/m² of blue sky gives 10-50
@@ -657,7 +657,8 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
     fit = _fit_clear_sky_sun(photo, sky, elevation, params)
-    if fit is not None and fit.residual <= params.max_sky_fit_error:
+    if fit is not None and fit.residual <= params.max_sky_fit_error \
+            and fit.explained >= params.min_sky_explained:
         sun = fit.sun
     overhead = np.array([0.0, 1.0, 0.0])
     sun_colour = sunlight_colour(elevation, params.turbidity_beta)

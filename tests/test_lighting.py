@@ -343,3 +343,21 @@ def test_hidden_sun_is_placed_by_the_clear_sky_in_view(azimuth_deg):
     assert any("clear sky" in note for note in env.notes), env.notes
     found = math.degrees(math.atan2(env.key_direction[0], -env.key_direction[2])) % 360
     assert abs((found - azimuth_deg + 180) % 360 - 180) <= 15, found
+
+
+@pytest.mark.skipif(not (DATA / "hdri" / "immenstadter_horn_1k.hdr").exists(),
+                    reason="needs ../shared/data beside the checkout")
+def test_broken_cloud_does_not_move_the_hidden_sun():
+    """A real view of broken cloud with the sun behind-right of the camera (the quality
+    evaluation's 'immenstadter_meadow'): the bright clouds break the clear-sky pattern, so the
+    CIE fit explains little and must not swing the sun round to the front."""
+    from relight_core.evaluation import synthetic
+
+    scene = next(s for s in synthetic.SCENES if s.name == "immenstadter_meadow")
+    light = synthetic.prepare_scene(synthetic.load_hdri(DATA / scene.hdri), scene, 256)
+    view = np.clip(light.view * light.exposure, 0, 1).astype(np.float32)
+    env = lighting.estimate_environment(view)
+    assert env.key_direction[2] > 0.3, env.key_direction  # still behind the camera
+    true_sh = envmap.project_sh(light.hdri_camera)
+    absolute, scale_free, angle = irradiance_errors(env.sh, true_sh)
+    assert angle <= 30 and scale_free <= 0.35, (absolute, scale_free, angle)
