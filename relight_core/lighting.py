@@ -103,6 +103,9 @@ class EstimatorParams:
     nadir_ground_ratio: float = 0.4  # ground straight down / ground at the frame's bottom edge
                                      # (HDR panoramas of grass, soil, floors: 0.3-0.7)
     turbidity_beta: float = 0.05     # Ångström aerosol turbidity of a clear sky (0.02-0.2)
+    min_colour_elevation_deg: float = 5.0  # a sun's elevation read from the frame assumes a
+                                     # level camera (± a few degrees) and extinction grows
+                                     # steeply near the horizon: colour it at least this high
     min_sky_pixels: int = 32         # clear-sky pixels needed to fit the CIE clear sky ...
     max_sky_fit_error: float = 0.05  # ... and the fit's log variance to trust (a clear sky)
     sky_fit_margin: float = 0.85     # ... and at most this × the variance left by a sun
@@ -735,7 +738,8 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     if strength >= params.min_key_share * ambient_facing if key_label else False:
         # its colour: the pixels around a sun are clipped or mixed with sky, so the colour
         # comes from the atmosphere's extinction at its elevation (a level camera assumed)
-        colour = sunlight_colour(math.asin(float(np.clip(direction[1], -1.0, 1.0))),
+        colour = sunlight_colour(max(math.asin(float(np.clip(direction[1], -1.0, 1.0))),
+                                     math.radians(params.min_colour_elevation_deg)),
                                  params.turbidity_beta)
         size_deg = params.key_size_deg
         # facing into the light means the unseen half is the darker, anti-solar sky
