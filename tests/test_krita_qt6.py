@@ -141,7 +141,20 @@ class Uid:
         return self.value
 
 
-class FakeNode:
+class Srgb8Colour:
+    """What a Krita node and document say of their pixels here: 8-bit sRGB RGBA."""
+
+    def colorModel(self):  # noqa: N802
+        return "RGBA"
+
+    def colorDepth(self):  # noqa: N802
+        return "U8"
+
+    def colorProfile(self):  # noqa: N802
+        return "sRGB-elle-V2-srgbtrc.icc"
+
+
+class FakeNode(Srgb8Colour):
     """An 8-bit RGBA node holding one filled rectangle, or a transparency mask."""
 
     def __init__(self, name, kind="paintlayer", rect=(0, 0, 4, 3), pixel=b"\x20\x40\x60\xff"):
@@ -177,15 +190,6 @@ class FakeNode:
     def remove(self):
         self.parent.children.remove(self)
 
-    def colorModel(self):  # noqa: N802
-        return "RGBA"
-
-    def colorDepth(self):  # noqa: N802
-        return "U8"
-
-    def colorProfile(self):  # noqa: N802
-        return "sRGB-elle-V2-srgbtrc.icc"
-
     def bounds(self):
         return QtCore.QRect(*self.rect)
 
@@ -196,7 +200,7 @@ class FakeNode:
         self.data = bytes(data)
 
 
-class FakeDoc:
+class FakeDoc(Srgb8Colour):
     def __init__(self, *layers):
         self.root = FakeNode("root", "grouplayer")
         for layer in layers:
@@ -212,15 +216,6 @@ class FakeDoc:
 
     def setActiveNode(self, node):  # noqa: N802
         self.active = node
-
-    def colorModel(self):  # noqa: N802
-        return "RGBA"
-
-    def colorDepth(self):  # noqa: N802
-        return "U8"
-
-    def colorProfile(self):  # noqa: N802
-        return "sRGB-elle-V2-srgbtrc.icc"
 
     def waitForDone(self):  # noqa: N802
         pass
