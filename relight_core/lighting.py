@@ -17,7 +17,8 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
 1. *Wrap* (Khan et al. 2006): the photo is mapped onto the front hemisphere by angle, stretched
    beyond its assumed field of view; the unseen back hemisphere is the mirror image of the front
    (what is behind the photographer resembles what is in front); above and below the frame the
-   mean of the photo's top / bottom third continues (sky or ceiling, floor or ground), and
+   mean of the photo's top / bottom third continues (sky or ceiling, floor or ground), giving
+   way toward the zenith to the open sky or ceiling seen at the frame's top edge, and
    everything outside the frame is blurred, because only its average light matters.
 2. *Inverse tone mapping*: pixels clipped in all channels were at least 1; large clipped areas
    (overcast sky, windows, lamps) are raised by a modest factor, or by more where auto-exposure
@@ -100,6 +101,8 @@ class EstimatorParams:
     hidden_key_elevation_deg: float = 20.0  # a sun out of view: behind the camera, this high
                                      # (low: a sun that lights faces, morning or evening)
     key_size_deg: float = 3.0        # angular radius of the key disc splatted into the panorama
+    min_open_share: float = 0.1      # open sky/ceiling in the top third of the frame needed to
+                                     # fill the view above the frame with it toward the zenith
     nadir_ground_ratio: float = 0.4  # ground straight down / ground at the frame's bottom edge
                                      # (HDR panoramas of grass, soil, floors: 0.3-0.7)
     turbidity_beta: float = 0.05     # Ångström aerosol turbidity of a clear sky (0.02-0.2)
@@ -362,8 +365,27 @@ def _blur_pano(pano: np.ndarray, sigma_deg: float) -> np.ndarray:
     return blurred[:, pad:pad + width]
 
 
+def _open_above(top_rows: np.ndarray, extended: np.ndarray, elevation: np.ndarray, top: float,
+                params: EstimatorParams) -> np.ndarray:
+    """Above the frame, the open sky (or ceiling) takes over from the frame's top rows toward the
+    zenith: occluders rising from the horizon (buildings, trees, beams) cover less of the view
+    the higher one looks. The open part is the bright, smooth region of the top rows that
+    touches the frame's top edge; without one (a wall, a canopy) nothing changes."""
+    lum = envmap.luminance(top_rows)
+    smooth = np.abs(cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)) < 0.15
+    candidates = (smooth & (lum >= np.median(lum))).astype(np.uint8)
+    _, labels = cv2.connectedComponents(candidates, connectivity=8)
+    open_part = np.isin(labels, np.unique(labels[0][labels[0] > 0]))
+    if open_part.mean() < params.min_open_share:
+        return extended
+    open_radiance = top_rows[open_part].mean(axis=0)
+    # √ of the way from the frame's top to the zenith: occluders thin out fast with height
+    weight = np.sqrt(np.clip((elevation - top) / (math.pi / 2 - top), 0, 1))[..., None]
+    return (extended * (1 - weight) + open_radiance * weight).astype(np.float32)
+
+
 def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
-                back_gain: float, overcast: float = 0.0) -> np.ndarray:
+                back_gain: float, overcast: float = 0.0, open_above: bool = True) -> np.ndarray:
     """Khan-style environment from the photo: front = photo, back = its mirror, outside blurred."""
     dirs = envmap.direction_grid(PANO_HEIGHT)
     col, row, seen = wrap.pixel_of(dirs)
@@ -379,6 +401,8 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
                                  / 8, borderType=cv2.BORDER_REPLICATE)
         extended = cv2.remap(strip, col, np.zeros_like(row), cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
+        if open_above and bool(outside[0, 0]):
+            extended = _open_above(rows, extended, elevation, top, params)
         if bool(outside[-1, 0]):
             # the ground seen from above is darker than at the grazing angles the photo
             # shows it (shadowed gaps between blades and stones; rough surfaces are not
@@ -649,7 +673,11 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     # unseen sky or ceiling: brighter toward the zenith as far as the sky is clouded
     overcast = 1.0 - sun_out
     ambient_pano = _wrap_photo(ambient_photo, wrap, params, params.back_gain, overcast)
-    sh_ambient = envmap.project_sh(ambient_pano)
+    # the brightness rules below (what is missing, how much to dim) are judged without the
+    # open sky above the frame: it is direct evidence of the light overhead, which the
+    # ground's guessed albedo (asphalt reflects 5-10 %, a pale floor 50 %) must not cancel
+    sh_ambient = envmap.project_sh(_wrap_photo(ambient_photo, wrap, params, params.back_gain,
+                                               overcast, open_above=False))
     # the light must make the scene in view as bright as the photo shows it: what the
     # wrapped ambient lacks comes from the hidden sun and, for the clouded share, from a
     # broad light overhead (ceiling, overcast sky); if the ambient is far brighter than
@@ -690,7 +718,8 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     most = _scene_irradiance(photo, clipped | sky, params.scene_albedo, params)
     if most is not None and have > params.brightness_tolerance * most:  # (then no deficit)
         seen_only = _lum_irradiance(envmap.project_sh(
-            _wrap_photo(ambient_photo, wrap, params, 0.0, overcast)), _SCENE_NORMAL)
+            _wrap_photo(ambient_photo, wrap, params, 0.0, overcast, open_above=False)),
+            _SCENE_NORMAL)
         gain = (params.brightness_tolerance * most - seen_only) / max(have - seen_only,
                                                                       1e-9)
         gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain

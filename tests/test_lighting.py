@@ -361,3 +361,24 @@ def test_broken_cloud_does_not_move_the_hidden_sun():
     true_sh = envmap.project_sh(light.hdri_camera)
     absolute, scale_free, angle = irradiance_errors(env.sh, true_sh)
     assert angle <= 30 and scale_free <= 0.35, (absolute, scale_free, angle)
+
+
+def test_open_sky_takes_over_above_the_frame():
+    """Half the top of the frame is a dark building, half bright open sky: straight up, the
+    unseen view is the open sky; at the frame's top edge still the mix the photo shows."""
+    rows = np.full((40, 80, 3), 0.05, np.float32)
+    rows[:, 40:] = (0.6, 0.7, 0.9)  # the open sky, touching the top edge
+    column_mean = rows.mean(axis=0, keepdims=True).mean(axis=1)
+    extended = np.broadcast_to(column_mean, (32, 64, 3)).astype(np.float32)
+    elevation = np.linspace(math.pi / 2, 0, 32)[:, None] * np.ones((1, 64))
+    top = math.radians(30)
+    filled = lighting._open_above(rows, extended, elevation, top, lighting.EstimatorParams())
+    np.testing.assert_allclose(filled[0, 0], (0.6, 0.7, 0.9), atol=1e-4)  # zenith
+    at_top = int(np.argmin(np.abs(elevation[:, 0] - top)))
+    np.testing.assert_allclose(filled[at_top, 0], extended[at_top, 0], atol=0.05)
+    # a textured wall up to the top edge (nothing open) leaves the continuation alone
+    wall = np.full((40, 80, 3), 0.3, np.float32)
+    wall += np.random.default_rng(0).normal(0, 0.1, wall.shape).astype(np.float32)
+    same = lighting._open_above(np.clip(wall, 0.01, 1), extended, elevation, top,
+                                lighting.EstimatorParams())
+    np.testing.assert_array_equal(same, extended)
