@@ -11,14 +11,20 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
 
 
-def test_known_light_on_textured_sphere_is_divided_out():
-    size = 161
+def _sphere(size: int = 161) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A camera-facing sphere filling the frame → (x, y, normals (H, W, 3), inside (H, W))."""
     centre = (size - 1) / 2
     rows, cols = np.mgrid[0:size, 0:size]
     x, y = (cols - centre) / (centre - 1), -(rows - centre) / (centre - 1)
     inside = x * x + y * y < 0.95
     normals = np.stack([x, y, np.sqrt(np.clip(1 - x * x - y * y, 0, 1))], -1).astype(np.float32)
     normals[~inside] = (0, 0, 1)
+    return x, y, normals, inside
+
+
+def test_known_light_on_textured_sphere_is_divided_out():
+    size = 161
+    _, _, normals, inside = _sphere(size)
     rng = np.random.default_rng(3)
     texture = np.clip(0.45 + 0.05 * rng.standard_normal((size, size, 1)), 0.3, 0.6)
     true_albedo = (texture * np.array([1.0, 0.7, 0.55])).astype(np.float32)
@@ -70,12 +76,7 @@ def test_portrait_albedo_removes_the_window_light_and_keeps_detail():
 def _face_like_subject(size: int = 161) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A sphere 'head': skin-coloured, with darker 'hair' on top and a 'shirt' band at the
     bottom, each finely textured → (albedo (H, W, 3), normals (H, W, 3), inside (H, W))."""
-    centre = (size - 1) / 2
-    rows, cols = np.mgrid[0:size, 0:size]
-    x, y = (cols - centre) / (centre - 1), -(rows - centre) / (centre - 1)
-    inside = x * x + y * y < 0.95
-    normals = np.stack([x, y, np.sqrt(np.clip(1 - x * x - y * y, 0, 1))], -1).astype(np.float32)
-    normals[~inside] = (0, 0, 1)
+    _, y, normals, inside = _sphere(size)
     rng = np.random.default_rng(5)
     texture = np.clip(1 + 0.08 * rng.standard_normal((size, size, 1)), 0.7, 1.3)
     skin, hair, shirt = (0.45, 0.29, 0.22), (0.12, 0.08, 0.06), (0.30, 0.33, 0.40)

@@ -25,15 +25,9 @@ def sphere(size: int = 81):
 
 
 def brute_force_shading(pano: np.ndarray, normals: np.ndarray, rows: int = 128) -> np.ndarray:
-    """E(n)/π = (1/π) ∫ L(ω) max(0, n·ω) dω summed over every texel of a 128-row panorama."""
-    small = envmap.downsample_pano(pano, rows)
-    dirs = envmap.direction_grid(rows).reshape(-1, 3).astype(np.float32)
-    flux = (small.reshape(-1, 3) * envmap.solid_angles(rows).reshape(-1, 1)).astype(np.float32)
-    out = np.empty((len(normals), 3), np.float64)
-    for start in range(0, len(normals), 1024):
-        cosines = np.clip(normals[start:start + 1024].astype(np.float32) @ dirs.T, 0, None)
-        out[start:start + 1024] = cosines @ flux
-    return out / np.pi
+    """E(n)/π = (1/π) ∫ L(ω) max(0, n·ω) dω summed over every texel of a 128-row panorama: the
+    Phong lobe of exponent 1, whose normalisation (n+1)/2π is 1/π."""
+    return brute_force_lobe(pano, normals, 1.0, rows=rows)
 
 
 def brute_force_lobe(pano: np.ndarray, directions: np.ndarray, exponent: float,

@@ -1,50 +1,19 @@
 """A tiny stand-in for relight_core.pipeline, for protocol tests only.
 
-It has the pipeline's names (Settings, Layers, Relighter, RelightError) and does trivially
-checkable arithmetic, so the worker's framing, caching, cancel and pixel conversions can be tested
-in milliseconds. Real end-to-end tests use the real pipeline.
+It has the pipeline's names: Settings, Layers and RelightError are the real ones (so they cannot
+drift apart); Relighter is a fake doing trivially checkable arithmetic, so the worker's framing,
+caching, cancel and pixel conversions can be tested in milliseconds. Real end-to-end tests use
+the real pipeline.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
-
-@dataclasses.dataclass
-class Settings:
-    rotate_deg: float = 0.0
-    strength: float = 1.0
-    shininess: float = 0.3
-    keep_original: float = 0.0
-    max_size: int = 1024
-    edge_refine: bool = True
-    max_megapixels: float = 100.0
-
-
-@dataclasses.dataclass
-class Layers:
-    alpha: np.ndarray
-    foreground: np.ndarray
-    normals: np.ndarray
-    albedo: np.ndarray
-    shading: np.ndarray
-    specular: np.ndarray
-    relit: np.ndarray
-    composite: np.ndarray
-    light: dict
-    faces: int
-    timings: dict
-    warnings: list
-
-
-class RelightError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+from relight_core.pipeline import Layers, RelightError, Settings  # noqa: F401 - the engine's names
 
 
 class Relighter:
