@@ -115,6 +115,8 @@ class EstimatorParams:
                                      # straight behind the camera, to move the sun from there
     min_sky_explained: float = 0.7   # share of the sky's log variance the fit must explain to
                                      # place and size the sun (broken cloud explains little)
+    min_open_sky_explained: float = 0.5  # ... in a photo mostly (min_sky_fraction) of clear sky,
+                                     # which has no cloud or haze band to mimic a sun
     sunlit_ground_ratio: float = 0.3  # sunlit ground is at least this × the sky's radiance
     sun_to_sky_ratio: float = 25.0   # direct sun irradiance / clear-sky radiance (sr): 50-100
                                      # klx over 2-8 kcd/m² of blue sky gives 10-50
@@ -642,6 +644,19 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
     return _SkyFit(best[0], best[1], float(np.var(log_sky)), float(np.median(sky_luminance)))
 
 
+def _mostly_sky(not_surface: np.ndarray, params: EstimatorParams) -> bool:
+    return float(np.mean(not_surface)) >= params.min_sky_fraction
+
+
+def _fit_holds(fit: _SkyFit, not_surface: np.ndarray, params: EstimatorParams) -> bool:
+    """Does the clear-sky fit place the sun? A photo mostly of clear sky (no clouds in it, by
+    the sky mask) needs the fit only to explain most of its pattern; where the sky is a strip
+    above the ground it must fit tightly, because haze and broken cloud there mimic a sun."""
+    if _mostly_sky(not_surface, params):
+        return fit.explained >= params.min_open_sky_explained
+    return fit.residual <= params.max_sky_fit_error and fit.explained >= params.min_sky_explained
+
+
 def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
             params: EstimatorParams) -> bool:
     """Is the clear sky in view lit by a sun (not a twilight sky, sun below the horizon)?
@@ -650,6 +665,8 @@ def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
     be sunlit: lit by the sky alone its radiance is ρ × the sky's (ρ ≈ 0.1-0.2); a sun at
     least as strong as the skylight doubles that.
     """
+    if _mostly_sky(not_surface, params):
+        return _fit_holds(fit, not_surface, params)
     if fit.explained < params.min_sky_explained:
         return False
     lower = slice(photo.shape[0] // 2, None)
@@ -688,8 +705,7 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
     fit = _fit_clear_sky_sun(photo, sky, elevation, params)
-    if fit is not None and fit.residual <= params.max_sky_fit_error \
-            and fit.explained >= params.min_sky_explained:
+    if fit is not None and _fit_holds(fit, clipped | sky, params):
         sun = fit.sun
     overhead = np.array([0.0, 1.0, 0.0])
     sun_colour = sunlight_colour(elevation, params.turbidity_beta)

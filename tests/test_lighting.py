@@ -382,3 +382,18 @@ def test_open_sky_takes_over_above_the_frame():
     same = lighting._open_above(np.clip(wall, 0.01, 1), extended, elevation, top,
                                 lighting.EstimatorParams())
     np.testing.assert_array_equal(same, extended)
+
+
+@pytest.mark.parametrize("azimuth_deg, pitch_deg", [(100, 20), (-100, 20), (100, 35)])
+def test_photo_of_a_clear_sky_alone_places_and_sizes_its_hidden_sun(azimuth_deg, pitch_deg):
+    azimuth, elevation = math.radians(azimuth_deg), math.radians(30.0)
+    sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
+                    -math.cos(azimuth) * math.cos(elevation)])
+    photo, _, camera_to_world = photograph(cie_clear_world(sun), pitch_deg=pitch_deg)
+    env = lighting.estimate_environment(photo)  # sky only: no ground to judge light by
+    sun_in_camera = camera_to_world.T @ sun
+    angle = math.degrees(math.acos(float(np.clip(env.key_direction @ sun_in_camera, -1, 1))))
+    assert angle <= 30, (angle, env.key_direction, sun_in_camera)
+    # a clear sky means the sun is out: its light is several times the sky's own
+    key_over_sky = float(envmap.luminance(env.key_irradiance)) / float(env.sh[0] @ envmap.LUMINANCE)
+    assert key_over_sky > 1.0, key_over_sky
