@@ -677,6 +677,29 @@ def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
     return ground_radiance >= params.sunlit_ground_ratio * fit.radiance
 
 
+def _sun_elevation_from_ground(photo: np.ndarray, not_surface: np.ndarray, fit: _SkyFit,
+                               params: EstimatorParams) -> float | None:
+    """How high a hidden sun stands (radians), judged by how bright it makes the ground.
+
+    Ground of albedo ρ under a sun of normal irradiance E_s (``sun_to_sky_ratio`` × the clear
+    sky's radiance L_s) at elevation e and under the sky (≈ π·L_s on the horizontal) has
+    radiance L_g = ρ (E_s sin e + π L_s) / π, so sin e = π (L_g / ρ − L_s) / E_s: a low sun
+    barely lights the ground. At least ``min_colour_elevation_deg``; None when the photo is
+    mostly sky (its lower rows are haze, not ground) or shows too little ground.
+    """
+    if _mostly_sky(not_surface, params):
+        return None
+    lower = slice(photo.shape[0] // 2, None)
+    ground = ~not_surface[lower]
+    if ground.sum() < params.min_sky_pixels:
+        return None
+    ground_radiance = float(np.median(envmap.luminance(photo[lower][ground])))
+    sin_elevation = math.pi * (ground_radiance / params.scene_albedo - fit.radiance) / (
+        params.sun_to_sky_ratio * fit.radiance)
+    lowest = math.sin(math.radians(params.min_colour_elevation_deg))
+    return math.asin(float(np.clip(sin_elevation, lowest, 1.0)))
+
+
 def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: np.ndarray,
                          sky: np.ndarray, colour: np.ndarray, wrap: _Wrap,
                          params: EstimatorParams, notes: list[str]):
@@ -712,7 +735,17 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
     if fit is not None and _sunlit(fit, photo, clipped | sky, params):
         # a sunlit clear sky says how strong its sun is (the ground's albedo, which the
-        # brightness rule above must guess, can be anything from asphalt's 7 % to snow)
+        # brightness rule above must guess, can be anything from asphalt's 7 % to snow),
+        # and then the sunlit ground says how high it stands, hence its colour
+        ground_elevation = _sun_elevation_from_ground(photo, clipped | sky, fit, params)
+        if ground_elevation is not None:
+            elevation = ground_elevation
+            notes.append(f"hidden sun {math.degrees(elevation):.0f}° high, by the sunlit ground")
+            # same azimuth, raised or lowered (the sky's pattern fixed the azimuth only)
+            across = math.hypot(sun[0], sun[2])
+            sun = np.array([sun[0] / across * math.cos(elevation), math.sin(elevation),
+                            sun[2] / across * math.cos(elevation)])
+            sun_colour = sunlight_colour(elevation, params.turbidity_beta)
         sun_flux = sun_out * params.sun_to_sky_ratio * fit.radiance * sun_colour
         notes.append("sun strength from the clear sky's brightness")
     overhead_flux = overcast * deficit * colour

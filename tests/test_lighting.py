@@ -397,3 +397,21 @@ def test_photo_of_a_clear_sky_alone_places_and_sizes_its_hidden_sun(azimuth_deg,
     # a clear sky means the sun is out: its light is several times the sky's own
     key_over_sky = float(envmap.luminance(env.key_irradiance)) / float(env.sh[0] @ envmap.LUMINANCE)
     assert key_over_sky > 1.0, key_over_sky
+
+
+def test_hidden_sun_height_and_colour_follow_the_sunlit_ground():
+    # sun_flux 8: about 25 × the clear sky's radiance, the ratio the estimator assumes
+    def hidden_key(elevation_deg):
+        azimuth, elevation = math.radians(160), math.radians(elevation_deg)
+        sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
+                        -math.cos(azimuth) * math.cos(elevation)])
+        env = lighting.estimate_environment(photograph(cie_clear_world(sun, sun_flux=8.0))[0])
+        assert any("by the sunlit ground" in note for note in env.notes), env.notes
+        found = math.degrees(math.asin(float(env.key_direction[1])))
+        blue_over_red = float(env.key_irradiance[2] / env.key_irradiance[0])
+        return found, blue_over_red
+    low, low_blue = hidden_key(8.0)
+    high, high_blue = hidden_key(30.0)
+    assert abs(low - 8.0) <= 5, low  # a low sun barely lights the ground...
+    assert high > low + 15, (low, high)
+    assert low_blue < 0.6 * high_blue, (low_blue, high_blue)  # ... and is reddened
