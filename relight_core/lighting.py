@@ -657,6 +657,17 @@ def _fit_holds(fit: _SkyFit, not_surface: np.ndarray, params: EstimatorParams) -
     return fit.residual <= params.max_sky_fit_error and fit.explained >= params.min_sky_explained
 
 
+def _ground_radiance(photo: np.ndarray, not_surface: np.ndarray,
+                     params: EstimatorParams) -> float | None:
+    """Typical (median) luminance of the surfaces in the photo's lower half (mostly ground);
+    None when fewer than ``min_sky_pixels`` are in view."""
+    lower = slice(photo.shape[0] // 2, None)
+    ground = ~not_surface[lower]
+    if ground.sum() < params.min_sky_pixels:
+        return None
+    return float(np.median(envmap.luminance(photo[lower][ground])))
+
+
 def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
             params: EstimatorParams) -> bool:
     """Is the clear sky in view lit by a sun (not a twilight sky, sun below the horizon)?
@@ -669,11 +680,9 @@ def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
         return _fit_holds(fit, not_surface, params)
     if fit.explained < params.min_sky_explained:
         return False
-    lower = slice(photo.shape[0] // 2, None)
-    ground = ~not_surface[lower]
-    if ground.sum() < params.min_sky_pixels:
+    ground_radiance = _ground_radiance(photo, not_surface, params)
+    if ground_radiance is None:
         return True  # no ground in view to say otherwise
-    ground_radiance = float(np.median(envmap.luminance(photo[lower][ground])))
     return ground_radiance >= params.sunlit_ground_ratio * fit.radiance
 
 
@@ -687,13 +696,9 @@ def _sun_elevation_from_ground(photo: np.ndarray, not_surface: np.ndarray, fit: 
     barely lights the ground. At least ``min_colour_elevation_deg``; None when the photo is
     mostly sky (its lower rows are haze, not ground) or shows too little ground.
     """
-    if _mostly_sky(not_surface, params):
+    ground_radiance = _ground_radiance(photo, not_surface, params)
+    if ground_radiance is None or _mostly_sky(not_surface, params):
         return None
-    lower = slice(photo.shape[0] // 2, None)
-    ground = ~not_surface[lower]
-    if ground.sum() < params.min_sky_pixels:
-        return None
-    ground_radiance = float(np.median(envmap.luminance(photo[lower][ground])))
     sin_elevation = math.pi * (ground_radiance / params.scene_albedo - fit.radiance) / (
         params.sun_to_sky_ratio * fit.radiance)
     lowest = math.sin(math.radians(params.min_colour_elevation_deg))
