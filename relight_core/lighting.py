@@ -77,6 +77,8 @@ class EstimatorParams:
     clear_sky_blueness: float = 0.4  # (B − R) / B of a clear daylight sky (linear; grey ≈ 0)
     sky_min_level: float = 0.25      # a sky lit by day is at least this × the photo's median
     min_white_core: float = 0.1      # share of a sun's blob clipped in all three channels
+    daylight_blueness: float = 0.2   # (B − R) / B of a bluish pixel (half a clear sky's)
+    min_daylight_share: float = 0.05  # bluish share of a photo that shows daylight sky
     min_open_sky: float = 0.35       # share of smooth (sky) pixels around a sun, 1/10 frame
     glare_level: float = 0.5         # median luminance around a blob that marks it as a sun
     min_key_share: float = 0.5       # a visible blob is the key only if its irradiance is at
@@ -481,12 +483,21 @@ def _ground_below_horizon(photo: np.ndarray, sky: np.ndarray, params: EstimatorP
     photo[lower][sky[lower]] = ground
 
 
+def _shows_daylight_sky(photo: np.ndarray, params: EstimatorParams) -> bool:
+    blueness = (photo[..., 2] - photo[..., 0]) / (photo[..., 2] + 1e-3)
+    return float(np.mean(blueness >= params.daylight_blueness)) >= params.min_daylight_share
+
+
 def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
                  params: EstimatorParams) -> bool:
     """A source far brighter than the clip level saturates every channel in its core and
     blooms: the pixels just around it are bright too (a lamp with a hard edge or a coloured
     glow clipped in one channel does neither). And a sun sits in open sky, whose brightness
-    varies slowly around it; a lamp is set in a ceiling's structure (beams, fittings)."""
+    varies slowly around it; a lamp is set in a ceiling's structure (beams, fittings).
+    And a sun shines by day: some of the sky in view is blue (Rayleigh), even in a hazy
+    sunrise; a room or a night scene shows none."""
+    if not _shows_daylight_sky(photo, params):
+        return False
     white = float(np.mean(photo[mask].min(axis=1) >= params.clip_level))
     if white < params.min_white_core:
         return False

@@ -415,3 +415,16 @@ def test_hidden_sun_height_and_colour_follow_the_sunlit_ground():
     assert abs(low - 8.0) <= 5, low  # a low sun barely lights the ground...
     assert high > low + 15, (low, high)
     assert low_blue < 0.6 * high_blue, (low_blue, high_blue)  # ... and is reddened
+
+
+def test_a_bright_disc_without_daylight_sky_is_not_a_sun():
+    """The same sun-like disc, glare and all, in a world with no blue sky (a lamp in a hall,
+    a light at night) is bright ambient, not a sun with the sunlight's colour."""
+    sun = _unit((0.25, 0.2, -1.0))
+    day = sunny_world(sun)
+    grey = envmap.luminance(day)[..., None] * np.array([1.1, 1.0, 0.85], np.float32)
+    for world, is_sun in ((day, True), (grey, False)):
+        env = lighting.estimate_environment(photograph(world)[0])
+        assert np.all(np.isfinite(env.sh))
+        found = any("compact clipped source" in note for note in env.notes)
+        assert found == is_sun, env.notes
