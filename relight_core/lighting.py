@@ -613,8 +613,11 @@ class _SkyFit:
         return 1.0 - self.residual / max(self.variance, 1e-12)
 
 
+_MAX_FIT_PIXELS = 4096
+
+
 def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
-                       params: EstimatorParams) -> _SkyFit | None:
+                       params: EstimatorParams, pitch: float = 0.0) -> _SkyFit | None:
     """Where a sun out of view, at ``elevation`` (radians), must be for the clear sky in view
     to look as it does.
 
@@ -622,13 +625,19 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
     over the sun's azimuths outside the frame (Lalonde et al. 2012 fit a sky model so): the
     sky brightens toward the sun and again toward the anti-solar point, darkest 90° away. The
     elevation is not fitted: across a level photo's sky it changes the pattern too little to
-    tell. None without enough sky.
+    tell. The camera is tilted up by ``pitch`` (radians); the sun returned is in its frame.
+    None without enough sky.
     """
     if int(sky.sum()) < params.min_sky_pixels:
         return None
     view = _pinhole_directions(*sky.shape, params.hfov_deg)
-    directions = view[sky].astype(np.float64)
-    sky_luminance = envmap.luminance(photo[sky]).astype(np.float64)
+    to_level = np.array([[1.0, 0.0, 0.0],
+                         [0.0, math.cos(pitch), -math.sin(pitch)],
+                         [0.0, math.sin(pitch), math.cos(pitch)]])
+    # a regular subset of the sky pixels is plenty for a smooth three-parameter model
+    stride = max(1, int(sky.sum()) // _MAX_FIT_PIXELS)
+    directions = view[sky][::stride].astype(np.float64) @ to_level.T
+    sky_luminance = envmap.luminance(photo[sky][::stride]).astype(np.float64)
     log_sky = np.log(sky_luminance + 1e-4)
     log_gradation = np.log(clear_sky_gradation(directions[:, 1]))
     half_h = math.radians(params.hfov_deg) / 2
@@ -636,10 +645,10 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
     best, behind = None, None
     for azimuth_deg in range(0, 360, 5):
         azimuth = math.radians(azimuth_deg)
-        if abs(math.remainder(azimuth, 2 * math.pi)) < half_h and elevation < half_v:
-            continue  # the sun would be in the frame, and seen
         sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
                         -math.cos(azimuth) * math.cos(elevation)])
+        if _in_frame(to_level.T @ sun, half_h, half_v):
+            continue  # the sun would be in the frame, and seen
         residual = log_sky - np.log(clear_sky_indicatrix(directions @ sun)) - log_gradation
         error = float(np.var(residual))
         if azimuth_deg == 180:
@@ -652,7 +661,31 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
         best = behind
     if best is None:
         return None
-    return _SkyFit(best[0], best[1], float(np.var(log_sky)), float(np.median(sky_luminance)))
+    return _SkyFit(to_level.T @ best[0], best[1], float(np.var(log_sky)),
+                   float(np.median(sky_luminance)))
+
+
+def _in_frame(direction: np.ndarray, half_h: float, half_v: float) -> bool:
+    """Is a camera-frame direction inside a pinhole frame of these half-angles?"""
+    if direction[2] >= 0:
+        return False
+    return abs(direction[0] / -direction[2]) < math.tan(half_h) and \
+        abs(direction[1] / -direction[2]) < math.tan(half_v)
+
+
+def _fit_sky_and_tilt(photo: np.ndarray, sky: np.ndarray, not_surface: np.ndarray,
+                      elevation: float, params: EstimatorParams) -> _SkyFit | None:
+    """The clear-sky fit of a level camera, or, for a photo mostly of sky (the camera is tilted
+    up, by how much it does not show), the best fit over tilts that keep the horizon at or
+    below the frame's bottom edge."""
+    if not _mostly_sky(not_surface, params):
+        return _fit_clear_sky_sun(photo, sky, elevation, params)
+    half_v = math.atan(math.tan(math.radians(params.hfov_deg) / 2) * photo.shape[0]
+                       / photo.shape[1])
+    fits = [_fit_clear_sky_sun(photo, sky, elevation, params, share * half_v)
+            for share in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    return min((fit for fit in fits if fit is not None), key=lambda fit: fit.residual,
+               default=None)
 
 
 def _mostly_sky(not_surface: np.ndarray, params: EstimatorParams) -> bool:
@@ -743,7 +776,7 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-    fit = _fit_clear_sky_sun(photo, sky, elevation, params)
+    fit = _fit_sky_and_tilt(photo, sky, clipped | sky, elevation, params)
     if fit is not None and _fit_holds(fit, clipped | sky, params):
         sun = fit.sun
     overhead = np.array([0.0, 1.0, 0.0])

@@ -384,7 +384,8 @@ def test_open_sky_takes_over_above_the_frame():
     np.testing.assert_array_equal(same, extended)
 
 
-@pytest.mark.parametrize("azimuth_deg, pitch_deg", [(100, 20), (-100, 20), (100, 35)])
+@pytest.mark.parametrize("azimuth_deg, pitch_deg", [(100, 20), (-100, 20), (100, 35), (120, 30),
+                                                    (-120, 30)])
 def test_photo_of_a_clear_sky_alone_places_and_sizes_its_hidden_sun(azimuth_deg, pitch_deg):
     azimuth, elevation = math.radians(azimuth_deg), math.radians(30.0)
     sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
