@@ -19,6 +19,14 @@ def _unit(v) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def _sun_at(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """Unit direction at an azimuth from straight ahead (−z, clockwise toward +x) and an
+    elevation, in the camera/world frame."""
+    azimuth, elevation = math.radians(azimuth_deg), math.radians(elevation_deg)
+    return np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
+                     -math.cos(azimuth) * math.cos(elevation)])
+
+
 def sunny_world(sun_dir, sun_colour=(1.0, 0.85, 0.6), height=128,
                 sun_irradiance=10.0) -> np.ndarray:
     """Clear-sky panorama: blue sky brighter at the horizon and around the sun (aureole), a small
@@ -335,10 +343,7 @@ def test_sun_strength_from_a_sunlit_clear_sky_but_not_from_twilight():
 
 @pytest.mark.parametrize("azimuth_deg", [150, 215, 95])
 def test_hidden_sun_is_placed_by_the_clear_sky_in_view(azimuth_deg):
-    azimuth, elevation = math.radians(azimuth_deg), math.radians(20.0)
-    sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
-                    -math.cos(azimuth) * math.cos(elevation)])
-    photo, _, _ = photograph(cie_clear_world(sun))
+    photo, _, _ = photograph(cie_clear_world(_sun_at(azimuth_deg, 20.0)))
     env = lighting.estimate_environment(photo)
     assert any("clear sky" in note for note in env.notes), env.notes
     found = math.degrees(math.atan2(env.key_direction[0], -env.key_direction[2])) % 360
@@ -387,9 +392,7 @@ def test_open_sky_takes_over_above_the_frame():
 @pytest.mark.parametrize("azimuth_deg, pitch_deg", [(100, 20), (-100, 20), (100, 35), (120, 30),
                                                     (-120, 30)])
 def test_photo_of_a_clear_sky_alone_places_and_sizes_its_hidden_sun(azimuth_deg, pitch_deg):
-    azimuth, elevation = math.radians(azimuth_deg), math.radians(30.0)
-    sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
-                    -math.cos(azimuth) * math.cos(elevation)])
+    sun = _sun_at(azimuth_deg, 30.0)
     photo, _, camera_to_world = photograph(cie_clear_world(sun), pitch_deg=pitch_deg)
     env = lighting.estimate_environment(photo)  # sky only: no ground to judge light by
     sun_in_camera = camera_to_world.T @ sun
@@ -403,9 +406,7 @@ def test_photo_of_a_clear_sky_alone_places_and_sizes_its_hidden_sun(azimuth_deg,
 def test_hidden_sun_height_and_colour_follow_the_sunlit_ground():
     # sun_flux 8: about 25 × the clear sky's radiance, the ratio the estimator assumes
     def hidden_key(elevation_deg):
-        azimuth, elevation = math.radians(160), math.radians(elevation_deg)
-        sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
-                        -math.cos(azimuth) * math.cos(elevation)])
+        sun = _sun_at(160.0, elevation_deg)
         env = lighting.estimate_environment(photograph(cie_clear_world(sun, sun_flux=8.0))[0])
         assert any("by the sunlit ground" in note for note in env.notes), env.notes
         found = math.degrees(math.asin(float(env.key_direction[1])))
