@@ -33,6 +33,12 @@ INPUT_RANGE = {
 # because probabilities span [0, 1] even when noise drives them all to ~0, and a single-value
 # output (a face/pose flag) has no range of its own.
 TOLERANCE = 1e-3
+# Uniform noise is far outside what the models saw: the pose model's segmentation logits reach
+# −1500 and the two runtimes' fp32 summation orders move them, and other outputs, by up to
+# 1.1e-2 of the range (worst of 300 seeds measured; 8 % of seeds exceed 1e-3). A wrong op is
+# off by the order of the range itself; photos keep TOLERANCE.
+NOISE_TOLERANCE = 2e-2
+NOISE_SEEDS = (0, 1, 2)  # fixed: CI must not depend on a draw
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +46,8 @@ def models_dir() -> Path:
     return ensure_test_models()
 
 
-def _assert_outputs_match(name: str, tensor: np.ndarray, context: str) -> None:
+def _assert_outputs_match(name: str, tensor: np.ndarray, context: str,
+                          tolerance: float = TOLERANCE) -> None:
     ours = get_session(name, 1).run(None, {get_session(name, 1).get_inputs()[0].name: tensor})
     reference = litert_runner()(name, tensor)
     assert len(ours) == len(reference)
@@ -48,16 +55,16 @@ def _assert_outputs_match(name: str, tensor: np.ndarray, context: str) -> None:
         assert mine.shape == theirs.shape, f"{name} output {index}: shape"
         spread = max(float(theirs.max() - theirs.min()), 1.0)
         error = float(np.abs(mine - theirs).max()) / spread
-        assert error <= TOLERANCE, f"{name} output {index} ({context}): relative error {error:.2e}"
+        assert error <= tolerance, f"{name} output {index} ({context}): relative error {error:.2e}"
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_onnx_matches_tflite_on_random_input(models_dir, name):
-    seed = int(np.random.SeedSequence().entropy % 2**32)  # fresh each run, reported on failure
+@pytest.mark.parametrize("seed", NOISE_SEEDS)
+def test_onnx_matches_tflite_on_random_input(models_dir, name, seed):
     size = MODELS[name].input_size
     low, high = INPUT_RANGE[name]
     tensor = np.random.default_rng(seed).uniform(low, high, (1, size, size, 3)).astype(np.float32)
-    _assert_outputs_match(name, tensor, f"random seed {seed}")
+    _assert_outputs_match(name, tensor, f"random seed {seed}", NOISE_TOLERANCE)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
