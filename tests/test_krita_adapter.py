@@ -96,10 +96,26 @@ class FakeNode:
         return self.parent
 
     def addChildNode(self, child, above):  # noqa: N802
+        """Like Krita: one undoable step when this node is in a document."""
         child.parent = self
         index = len(self.children) if above is None else self.children.index(above) + 1
         self.children.insert(index, child)
+        document_root = self.document_root()
+        if document_root is not None:
+            document_root.undo_steps.append(f"add {child.name()}")
         return True
+
+    def setChildNodes(self, nodes):  # noqa: N802
+        """Like Krita: replaces the children, recording no undo step."""
+        for node in nodes:
+            node.parent = self
+        self.children = list(nodes)
+
+    def document_root(self):
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        return node if getattr(node, "undo_steps", None) is not None else None
 
     def bounds(self):
         return Rect(*self.rect)
@@ -137,6 +153,7 @@ class FakeDoc:
     def __init__(self, model="RGBA", depth="U8", profile="sRGB-elle-V2-srgbtrc.icc",
                  has_mask_api=False):
         self.root = FakeNode("root", "grouplayer")
+        self.root.undo_steps = []
         self.model, self.depth, self.profile = model, depth, profile
         if has_mask_api:
             self.createTransparencyMask = lambda name: FakeNode(name, "transparencymask")
@@ -320,7 +337,9 @@ def test_write_outputs_adds_one_group_above_the_portrait(tmp_path):
     fmt = krita_io.document_format(doc)
     plan = formats.output_plan(["components", "composite"], integer_depth=True)
     files = make_outputs(tmp_path, [spec.key for spec in plan], 6, 5, fmt)
+    doc.root.undo_steps.clear()
     report = krita_io.write_outputs(doc, portrait, plan, files, "Relight", 3, 4)
+    assert doc.root.undo_steps == ["add Relight"]  # the whole result is one Undo away
 
     names = [node.name() for node in doc.root.childNodes()]
     assert names == ["Background", "Portrait", "Relight", "Sketch"]
@@ -341,7 +360,7 @@ def test_write_outputs_adds_one_group_above_the_portrait(tmp_path):
     assert {n.name(): n.data for n in (background, portrait, top)} == before
 
 
-def test_matte_mask_with_the_krita_52_api(tmp_path, monkeypatch):
+def test_matte_masks_are_built_in_with_the_krita_52_api(tmp_path, monkeypatch):
     selections = []
 
     class Selection:
@@ -349,16 +368,32 @@ def test_matte_mask_with_the_krita_52_api(tmp_path, monkeypatch):
             selections.append((bytes(data), x, y, w, h))
 
     monkeypatch.setitem(sys.modules, "krita", types.SimpleNamespace(Selection=Selection))
-    doc = FakeDoc(has_mask_api=True)
-    layer = filled_layer("Relit", 3, 4, 2, 2)
-    doc.root.addChildNode(layer, None)
+    plan = formats.output_plan(["components"], integer_depth=True)
     alpha = bytes([0, 128, 255, 64])
-    assert krita_io.add_matte_mask_direct(doc, layer, alpha, 3, 4, 2, 2)
-    mask = layer.childNodes()[0]
-    assert mask.type() == "transparencymask" and mask.name() == "Matte"
-    assert selections == [(alpha, 3, 4, 2, 2)]
-    # Krita 5.1 has no such API: the docker falls back to the asynchronous MaskJob
-    assert not krita_io.add_matte_mask_direct(FakeDoc(), layer, alpha, 3, 4, 2, 2)
+    for has_api in (True, False):
+        doc = FakeDoc(has_mask_api=has_api)
+        portrait = filled_layer("Portrait", 3, 4, 2, 2)
+        doc.root.addChildNode(portrait, None)
+        files = make_outputs(tmp_path, [spec.key for spec in plan], 2, 2,
+                             krita_io.document_format(doc))
+        doc.root.undo_steps.clear()
+        report = krita_io.write_outputs(doc, portrait, plan, files, "Relight", 3, 4,
+                                        (alpha, (3, 4, 2, 2)))
+        assert doc.root.undo_steps == ["add Relight"]
+        group = doc.root.childNodes()[1]
+        holders = {node.name(): node for node in group.childNodes()
+                   if node.name() in ("Relit", "Components")}
+        if has_api:  # each holder carries its matte on top, before the group is added
+            assert sorted(report.masked) == ["Components", "Relit"] and report.holders == []
+            for holder in holders.values():
+                mask = holder.childNodes()[-1]
+                assert mask.type() == "transparencymask" and mask.name() == "Matte"
+            assert len(holders["Components"].childNodes()) == 5  # 4 layers + the mask
+        else:  # Krita 5.1: the docker's asynchronous MaskJob adds them afterwards
+            assert report.masked == [] and {n.name() for n in report.holders} == set(holders)
+            assert all(n.type() != "transparencymask" for h in holders.values()
+                       for n in h.childNodes())
+    assert selections == [(alpha, 3, 4, 2, 2)] * 2
 
 
 def test_layer_lists_follow_the_stack():

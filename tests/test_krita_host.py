@@ -212,6 +212,16 @@ def test_action_on_8bit_document(krita_run):
     assert all(abs(a - b) <= 6 for a, b in pairs), corner
 
 
+def test_one_undo_removes_the_result_and_redo_restores_it(krita_run):
+    case = krita_run["result"]["cases"]["undo_redo"]
+    version = tuple(int(part) for part in case["version"].split(".")[:2])
+    # Krita ≥ 5.2 gets the group whole, masks included; 5.1 makes each of the two matte
+    # masks with its own action (Layer ▸ New ▸ Transparency Mask), one step each
+    assert case["steps"] == (1 if version >= (5, 2) else 3), case["steps"]
+    assert "Relight" not in case["after_undo"] and "Portrait" in case["after_undo"]
+    assert case["restored"], (case["before"], case["after_redo"])
+
+
 @pytest.mark.parametrize(("name", "depth", "group"), [
     ("docker_u16", "U16", "Relight 2"),
     ("docker_f16", "F16", "Relight 3"),

@@ -506,26 +506,24 @@ class RelightDocker(DockWidget):
         doc, portrait = context["doc"], context["portrait"]
         portrait_file = context["portrait_file"]
         name = formats.unique_group_name(krita_io.existing_names(doc))
+        rect = (portrait_file.x, portrait_file.y, files["relit"]["width"],
+                files["relit"]["height"])
         try:
             report = krita_io.write_outputs(doc, portrait, context["plan"], files, name,
-                                            portrait_file.x, portrait_file.y)
+                                            portrait_file.x, portrait_file.y, (alpha_u8, rect))
         except (client.WorkerError, OSError, ValueError) as exc:
             self._fail("internal", f"Could not write the layers: {exc}")
             return
         report.warnings[:0] = list(result.get("warnings", []))
-        rect = (portrait_file.x, portrait_file.y, files["relit"]["width"],
-                files["relit"]["height"])
-        holders = list(report.holders)
+        holders, direct = list(report.holders), list(report.masked)
         report.holders = []
-        direct = [h for h in holders
-                  if krita_io.add_matte_mask_direct(doc, h, alpha_u8, *rect)]
-        if len(direct) == len(holders):
-            self._applied(report, [h.name() for h in direct], [])
+        if not holders:
+            self._applied(report, direct, [])
             return
         self.show_message("Adding the matte masks…")
         self._mask_job = MaskJob(
             self.app, doc, holders, alpha_u8, rect,
-            lambda masked, failed: self._applied(report, masked, failed), self)
+            lambda masked, failed: self._applied(report, direct + masked, failed), self)
         self._mask_job.start()
 
     def _applied(self, report: krita_io.WriteReport, masked: list[str],

@@ -116,9 +116,9 @@ def output_request(fmt: PixelFormat, folder: str) -> dict:
             "channel_order": fmt.channel_order, "alpha": "opaque"}
 
 
-def _add_paint_layer(doc, parent, spec: LayerSpec, descriptor: dict, x: int, y: int):
+def _paint_layer(doc, spec: LayerSpec, descriptor: dict, x: int, y: int):
+    """A new paint layer with the worker's pixels, not yet in the document."""
     node = doc.createNode(spec.name, "paintlayer")
-    parent.addChildNode(node, None)  # None = on top of the parent's children
     data = client.read_pixels(descriptor)
     node.setPixelData(data, x, y, descriptor["width"], descriptor["height"])
     node.setBlendingMode(spec.blending)
@@ -126,20 +126,19 @@ def _add_paint_layer(doc, parent, spec: LayerSpec, descriptor: dict, x: int, y: 
     return node
 
 
-def add_matte_mask_direct(doc, layer, alpha_u8: bytes, x: int, y: int, width: int,
-                          height: int) -> bool:
-    """Krita ≥ 5.2: ``Document.createTransparencyMask`` + ``setSelection``, synchronously.
-    False when this Krita lacks that API (5.1: see :class:`MaskJob`)."""
+def matte_mask(doc, alpha_u8: bytes, x: int, y: int, width: int, height: int):
+    """Krita ≥ 5.2: a transparency mask "Matte" holding the 8-bit matte, not yet in the
+    document (``Document.createTransparencyMask`` + ``setSelection``). None when this Krita
+    lacks that API (5.1: see :class:`MaskJob`)."""
     if not hasattr(doc, "createTransparencyMask"):
-        return False
+        return None
     from krita import Selection  # noqa: PLC0415 - only inside Krita
 
     mask = doc.createTransparencyMask("Matte")
-    layer.addChildNode(mask, None)
     selection = Selection()
     selection.setPixelData(alpha_u8, x, y, width, height)
     mask.setSelection(selection)
-    return True
+    return mask
 
 
 def transparency_masks(node) -> list:
@@ -161,31 +160,51 @@ class WriteReport:
 
 
 def write_outputs(doc, portrait, plan: list[LayerSpec], files: dict, group_name: str, x: int,
-                  y: int) -> WriteReport:
+                  y: int, matte: tuple[bytes, tuple[int, int, int, int]] | None = None
+                  ) -> WriteReport:
     """Add the "Relight" group above ``portrait`` with the planned layers; touch nothing else.
 
-    ``report.holders`` are the nodes that should get the matte as a transparency mask.
+    The group is built whole off the document and then added to it with one ``addChildNode``:
+    that is Krita's one undoable step (``setChildNodes`` on a node outside the document records
+    none), so one Undo removes the whole result. ``matte`` = (8-bit alpha, its rect x, y, w, h)
+    becomes a mask on Relit and Components where this Krita can make one directly (≥ 5.2);
+    ``report.holders`` are the nodes still waiting for theirs (5.1: :class:`MaskJob`).
     """
-    parent = portrait.parentNode()
-    group = doc.createGroupLayer(group_name)
-    parent.addChildNode(group, portrait)  # directly above the portrait
     report = WriteReport(group_name, [], [], [])
+    in_group: list = []  # bottom to top, as Krita lists children
+    in_components: list = []
     components = None
-    # Add bottom to top: each new child goes on top of the ones before.
-    for spec in reversed(plan):
+    for spec in reversed(plan):  # the plan runs top to bottom
         descriptor = files.get(spec.key)
         if descriptor is None:
             report.warnings.append(f"the worker returned no {spec.key} layer")
             continue
-        if spec.parent == "components" and components is None:
-            components = doc.createGroupLayer("Components")
-            group.addChildNode(components, None)
-            components.setVisible(False)  # shows the same as Relit; switch on to edit
-        target = components if spec.parent == "components" else group
-        _add_paint_layer(doc, target, spec, descriptor, x, y)
+        layer = _paint_layer(doc, spec, descriptor, x, y)
+        if spec.parent == "components":
+            if components is None:
+                components = doc.createGroupLayer("Components")
+                components.setVisible(False)  # shows the same as Relit; switch on to edit
+                in_group.append(components)
+            in_components.append(layer)
+        else:
+            in_group.append(layer)
         report.layers.append(spec.name)
-    report.holders = [node for node in group.childNodes()
-                      if node.name() in ("Relit", "Components")]
+    children = {id(node): [] for node in in_group}
+    if components is not None:
+        children[id(components)] = in_components
+    for holder in (node for node in in_group if node.name() in ("Relit", "Components")):
+        mask = matte_mask(doc, matte[0], *matte[1]) if matte is not None else None
+        if mask is None:
+            report.holders.append(holder)
+        else:
+            children[id(holder)].append(mask)  # on top of the holder's children
+            report.masked.append(holder.name())
+    for node in in_group:
+        if children[id(node)]:
+            node.setChildNodes(children[id(node)])
+    group = doc.createGroupLayer(group_name)
+    group.setChildNodes(in_group)
+    portrait.parentNode().addChildNode(group, portrait)  # directly above the portrait
     doc.refreshProjection()
     return report
 

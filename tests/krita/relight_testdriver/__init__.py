@@ -150,9 +150,10 @@ class Driver:
             self.after(200, self.start)
             return
         self.steps = [self.build_document, self.find_docker, self.case_cancel, self.case_action_u8,
-                      self.case_preview, self.case_docker_u16, self.case_docker_f16,
-                      self.case_docker_f32, self.case_empty_layer, self.case_no_person,
-                      self.case_worker_missing, self.case_hdri, self.case_grey, self.save]
+                      self.case_undo_redo, self.case_preview, self.case_docker_u16,
+                      self.case_docker_f16, self.case_docker_f32, self.case_empty_layer,
+                      self.case_no_person, self.case_worker_missing, self.case_hdri,
+                      self.case_grey, self.save]
         self.watchdog()
         self.next_step()
 
@@ -278,6 +279,32 @@ class Driver:
         started = time.monotonic()
         self.app.action("relight_portrait").trigger()
         self.result["action_u8_started_s"] = time.monotonic() - started
+
+    def case_undo_redo(self):
+        """Edit ▸ Undo until the action's group is gone, then Redo as often: the whole result
+        should be one step (Krita 5.1 adds each matte mask with its own action, a step each)."""
+        def groups():
+            return [node.name() for node in self.doc.rootNode().childNodes()
+                    if node.name().startswith("Relight")]
+
+        def trigger(name):
+            self.app.action(name).trigger()
+            self.doc.waitForDone()
+            for _ in range(5):
+                QApplication.processEvents()
+
+        before, count, steps = self.tree(), len(groups()), 0
+        while len(groups()) == count and steps < 8:
+            trigger("edit_undo")
+            steps += 1
+        after_undo = [node["name"] for node in self.tree()]
+        for _ in range(steps):
+            trigger("edit_redo")
+        self.result["cases"]["undo_redo"] = {
+            "version": self.app.version(), "steps": steps, "after_undo": after_undo,
+            "restored": self.tree() == before, "before": before, "after_redo": self.tree()}
+        self.log(f"undo_redo: {steps} step(s), restored {self.tree() == before}")
+        self.after(300, self.next_step)
 
     def case_preview(self):
         self.docker.set_inputs(self.portrait, self.background)
