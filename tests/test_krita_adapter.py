@@ -106,7 +106,11 @@ class FakeNode:
         return True
 
     def setChildNodes(self, nodes):  # noqa: N802
-        """Like Krita: replaces the children, recording no undo step."""
+        """Like Krita: replaces the children, recording no undo step; a group without a
+        parent counts as the image's root, which refuses masks (Krita ≥ 5.2)."""
+        root_like = self._type == "grouplayer" and self.parent is None
+        nodes = [node for node in nodes
+                 if not (root_like and node.type() == "transparencymask")]
         for node in nodes:
             node.parent = self
         self.children = list(nodes)

@@ -199,11 +199,13 @@ def write_outputs(doc, portrait, plan: list[LayerSpec], files: dict, group_name:
         else:
             children[id(holder)].append(mask)  # on top of the holder's children
             report.masked.append(holder.name())
+    group = doc.createGroupLayer(group_name)
+    group.setChildNodes(in_group)
+    # only now, with a parent: Krita takes a group without one for the image's root, which
+    # refuses masks
     for node in in_group:
         if children[id(node)]:
             node.setChildNodes(children[id(node)])
-    group = doc.createGroupLayer(group_name)
-    group.setChildNodes(in_group)
     portrait.parentNode().addChildNode(group, portrait)  # directly above the portrait
     doc.refreshProjection()
     return report
