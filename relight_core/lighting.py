@@ -369,6 +369,22 @@ def _blur_pano(pano: np.ndarray, sigma_deg: float) -> np.ndarray:
     return blurred[:, pad:pad + width]
 
 
+def _smooth(lum: np.ndarray) -> np.ndarray:
+    """Where the log luminance varies slowly (open sky, plain ceilings): |∇² log L| < 0.15."""
+    return np.abs(cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)) < 0.15
+
+
+def _blueness(photo: np.ndarray) -> np.ndarray:
+    """(B − R) / B per pixel, linear: ~0.4 and up for a clear sky, ~0 for grey."""
+    return (photo[..., 2] - photo[..., 0]) / (photo[..., 2] + 1e-3)
+
+
+def _direction(azimuth: float, elevation: float) -> np.ndarray:
+    """Unit camera-frame direction: azimuth from straight ahead (−z) toward +x, elevation up."""
+    return np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
+                     -math.cos(azimuth) * math.cos(elevation)])
+
+
 def _open_above(top_rows: np.ndarray, extended: np.ndarray, elevation: np.ndarray, top: float,
                 params: EstimatorParams) -> np.ndarray:
     """Above the frame, the open sky (or ceiling) takes over from the frame's top rows toward the
@@ -376,8 +392,7 @@ def _open_above(top_rows: np.ndarray, extended: np.ndarray, elevation: np.ndarra
     the higher one looks. The open part is the bright, smooth region of the top rows that
     touches the frame's top edge; without one (a wall, a canopy) nothing changes."""
     lum = envmap.luminance(top_rows)
-    smooth = np.abs(cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)) < 0.15
-    candidates = (smooth & (lum >= np.median(lum))).astype(np.uint8)
+    candidates = (_smooth(lum) & (lum >= np.median(lum))).astype(np.uint8)
     _, labels = cv2.connectedComponents(candidates, connectivity=8)
     open_part = np.isin(labels, np.unique(labels[0][labels[0] > 0]))
     if open_part.mean() < params.min_open_share:
@@ -466,10 +481,8 @@ def _clear_sky_mask(photo: np.ndarray, clipped: np.ndarray, params: EstimatorPar
     scattering makes a clear sky's linear red at most ~0.6 × its blue; overcast, haze, night
     skies and tinted glass are near grey)."""
     lum = envmap.luminance(photo)
-    smooth = cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)
-    blueness = (photo[..., 2] - photo[..., 0]) / (photo[..., 2] + 1e-3)
     not_dark = lum > params.sky_min_level * float(np.median(lum))
-    return (blueness >= params.clear_sky_blueness) & (np.abs(smooth) < 0.15) & not_dark & ~clipped
+    return (_blueness(photo) >= params.clear_sky_blueness) & _smooth(lum) & not_dark & ~clipped
 
 
 def _ground_below_horizon(photo: np.ndarray, sky: np.ndarray, params: EstimatorParams) -> None:
@@ -484,8 +497,8 @@ def _ground_below_horizon(photo: np.ndarray, sky: np.ndarray, params: EstimatorP
 
 
 def _shows_daylight_sky(photo: np.ndarray, params: EstimatorParams) -> bool:
-    blueness = (photo[..., 2] - photo[..., 0]) / (photo[..., 2] + 1e-3)
-    return float(np.mean(blueness >= params.daylight_blueness)) >= params.min_daylight_share
+    return float(np.mean(_blueness(photo) >= params.daylight_blueness)) >= \
+        params.min_daylight_share
 
 
 def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
@@ -506,8 +519,7 @@ def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
         return False
     around = cv2.dilate(mask.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
     around &= ~clipped
-    lum = envmap.luminance(photo)
-    smooth = np.abs(cv2.Laplacian(np.log(lum + 1e-3), cv2.CV_32F, ksize=3)) < 0.15
+    smooth = _smooth(envmap.luminance(photo))
     return bool(around.any()) and float(smooth[around].mean()) >= params.min_open_sky
 
 
@@ -644,9 +656,7 @@ def _fit_clear_sky_sun(photo: np.ndarray, sky: np.ndarray, elevation: float,
     half_v = math.atan(math.tan(half_h) * sky.shape[0] / sky.shape[1])
     best, behind = None, None
     for azimuth_deg in range(0, 360, 5):
-        azimuth = math.radians(azimuth_deg)
-        sun = np.array([math.sin(azimuth) * math.cos(elevation), math.sin(elevation),
-                        -math.cos(azimuth) * math.cos(elevation)])
+        sun = _direction(math.radians(azimuth_deg), elevation)
         if _in_frame(to_level.T @ sun, half_h, half_v):
             continue  # the sun would be in the frame, and seen
         residual = log_sky - np.log(clear_sky_indicatrix(directions @ sun)) - log_gradation
@@ -771,29 +781,28 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     # wrapped ambient lacks comes from the hidden sun and, for the clouded share, from a
     # broad light overhead (ceiling, overcast sky); if the ambient is far brighter than
     # the surfaces allow, the unseen part of it is dimmed instead
-    wanted = _scene_irradiance(photo, clipped | sky, albedo, params)
+    not_surface = clipped | sky
+    wanted = _scene_irradiance(photo, not_surface, albedo, params)
     have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
     deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
     elevation = math.radians(params.hidden_key_elevation_deg)
-    sun = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-    fit = _fit_sky_and_tilt(photo, sky, clipped | sky, elevation, params)
-    if fit is not None and _fit_holds(fit, clipped | sky, params):
+    sun = _direction(math.pi, elevation)  # behind the camera unless the sky says otherwise
+    fit = _fit_sky_and_tilt(photo, sky, not_surface, elevation, params)
+    if fit is not None and _fit_holds(fit, not_surface, params):
         sun = fit.sun
     overhead = np.array([0.0, 1.0, 0.0])
     sun_colour = sunlight_colour(elevation, params.turbidity_beta)
     sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
-    if fit is not None and _sunlit(fit, photo, clipped | sky, params):
+    if fit is not None and _sunlit(fit, photo, not_surface, params):
         # a sunlit clear sky says how strong its sun is (the ground's albedo, which the
         # brightness rule above must guess, can be anything from asphalt's 7 % to snow),
         # and then the sunlit ground says how high it stands, hence its colour
-        ground_elevation = _sun_elevation_from_ground(photo, clipped | sky, fit, params)
+        ground_elevation = _sun_elevation_from_ground(photo, not_surface, fit, params)
         if ground_elevation is not None:
             elevation = ground_elevation
             notes.append(f"hidden sun {math.degrees(elevation):.0f}° high, by the sunlit ground")
             # same azimuth, raised or lowered (the sky's pattern fixed the azimuth only)
-            across = math.hypot(sun[0], sun[2])
-            sun = np.array([sun[0] / across * math.cos(elevation), math.sin(elevation),
-                            sun[2] / across * math.cos(elevation)])
+            sun = _direction(math.atan2(sun[0], -sun[2]), elevation)
             sun_colour = sunlight_colour(elevation, params.turbidity_beta)
         sun_flux = sun_out * params.sun_to_sky_ratio * fit.radiance * sun_colour
         notes.append("sun strength from the clear sky's brightness")
@@ -813,7 +822,7 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     colour = key_flux / max(strength, 1e-12) if strength > 0 else colour
     # dim only what no plausible reflectance explains: the darkest (outdoor) albedo
     # gives the most light the surfaces can have received
-    most = _scene_irradiance(photo, clipped | sky, params.scene_albedo, params)
+    most = _scene_irradiance(photo, not_surface, params.scene_albedo, params)
     if most is not None and have > params.brightness_tolerance * most:  # (then no deficit)
         seen_only = _lum_irradiance(envmap.project_sh(
             _wrap_photo(ambient_photo, wrap, params, 0.0, overcast, open_above=False)),
