@@ -131,15 +131,24 @@ PANORAMAS = [("rooitou", "hdri/rooitou_park_1k.hdr"), ("kiara", "hdri/kiara_1_da
              ("qwantani", "hdri/gainmap/qwantani_puresky_8k.gainmap")]
 
 
-def render_views(out: Path, per_panorama: int = 5, seed: int = 7) -> None:
-    """More ground-truth views of the shared panoramas (exposure and SH as make_backgrounds)."""
+def panoramas_in(folder: Path) -> list[tuple[str, str]]:
+    """(tag, path) of every equirectangular .hdr in ``folder`` (see bench/fetch_panoramas.py)."""
+    return [(path.stem, str(path.resolve())) for path in sorted(folder.glob("*.hdr"))]
+
+
+def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
+                 panoramas: list[tuple[str, str]] | None = None) -> None:
+    """More ground-truth views of panoramas (exposure and SH as make_backgrounds).
+
+    ``panoramas``: (tag, path) pairs, paths relative to the shared data folder or absolute;
+    default: the shared panoramas."""
     sys.path.insert(0, str(DATA.parent / "tools"))
     import pano as tools  # the shared data's own renderer
 
     (out / "gt_spheres").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     normals, inside = sphere_normals(128)
-    for tag, source in PANORAMAS:
+    for tag, source in panoramas or PANORAMAS:
         panorama = tools.load_pano(str(DATA.parent / source))
         factor = panorama.shape[1] // 2048
         if factor > 1:  # area-average an 8k panorama to 2k: views are 384 px wide
@@ -163,7 +172,7 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7) -> None:
                 "camera": {"yaw_deg": yaw, "pitch_deg": pitch, "hfov_deg": hfov},
                 "render_seed": seed,
                 "sh_radiance_camera_frame_rgb_exposed": (sh * exposure).tolist()}))
-    print(f"rendered {per_panorama * len(PANORAMAS)} views into {out} (seed {seed})")
+    print(f"rendered {per_panorama * len(panoramas or PANORAMAS)} views into {out} (seed {seed})")
 
 
 def _mean_row(name: str, rows: list[dict]) -> dict:
@@ -209,12 +218,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="--render-views: random seed")
     parser.add_argument("--per-panorama", type=int, default=5,
                         help="--render-views: views of each of the 10 panoramas")
+    parser.add_argument("--panoramas", type=Path, metavar="DIR",
+                        help="--render-views: render from the .hdr panoramas in DIR instead of "
+                        "the shared ones (bench/fetch_panoramas.py fetches 18 that were never "
+                        "used in development)")
     parser.add_argument("--views", type=Path, metavar="DIR", nargs="+", default=[],
                         help="also score the views rendered into each DIR; their means go in "
                         "the doc")
     args = parser.parse_args(argv)
     if args.render_views:
-        render_views(args.render_views, args.per_panorama, args.seed)
+        panoramas = panoramas_in(args.panoramas) if args.panoramas else None
+        if args.panoramas and not panoramas:
+            print(f"no .hdr panoramas in {args.panoramas}", file=sys.stderr)
+            return 1
+        render_views(args.render_views, args.per_panorama, args.seed, panoramas)
         return 0
     data = args.data
     if data.resolve() != DATA.resolve():
