@@ -248,9 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         if not view_rows:
             print(f"no views found under {folder}", file=sys.stderr)
             return 1
-        seed = json.loads(next(folder.glob("*.json")).read_text()).get("render_seed", "?")
-        view_mean["name"] = f"**mean of {len(view_rows)} views, seed {seed}**"
-        view_base["name"] = f"*their baseline (seed {seed}): uniform light, mean*"
+        meta = json.loads(next(folder.glob("*.json")).read_text())
+        seed = meta.get("render_seed", "?")
+        # views of the shared panoramas name them relative to the shared data folder
+        source = "shared" if meta["source_panorama"].startswith("hdri/") else "unseen"
+        view_mean["name"] = f"**{len(view_rows)} views of the {source} panoramas, seed {seed}**"
+        view_base["name"] = f"*their baseline ({source}, seed {seed}): uniform light*"
         view_means += [view_mean, view_base]
     views_text = ""
     if view_means:
@@ -269,12 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.baseline and not args.no_doc:
         sheet.save(DOC_PICTURE, quality=80)
         views_section = (
-            "\n\n## More views of the same panoramas (a check against tuning to the 13)\n\n"
+            "\n\n## More views (a check against tuning to the 13)\n\n"
             "Views at other yaws, pitches (qwantani: 5–25° up, sky only) and fields of view\n"
             "(60/75/90°), rendered with the shared data's own tools:\n"
-            "`bench/bench_lighting.py --render-views DIR [--seed N] [--per-panorama K]`, then\n"
-            "`--views DIR [DIR ...]`. Seed 7 (5 per panorama) is the set development looked at;\n"
-            "seed 99 (8 per panorama) was rendered after the estimator's rules were chosen.\n\n"
+            "`bench/bench_lighting.py --render-views DIR [--seed N] [--per-panorama K]\n"
+            "[--panoramas DIR]`, then `--views DIR [DIR ...]`.\n\n"
+            "* **shared panoramas**: seed 7 (5 per panorama) is the set development looked at;\n"
+            "  seed 99 (8 per panorama) was rendered after the estimator's rules were chosen.\n"
+            "* **unseen panoramas**: 18 HDR panoramas of other scenes, on which no rule was\n"
+            "  chosen, fetched by `bench/fetch_panoramas.py` from the `bpy` 4.2.0 and `open3d`\n"
+            "  0.18.0 wheels (4 views each). Among them is light no photo shows: a photo\n"
+            "  studio's softboxes behind the camera, street lamps overhead, a sun behind the\n"
+            "  camera in a narrow street, a covered courtyard looking out into the sun.\n\n"
             f"{views_text}\n") if views_text else "\n"
         DOC.write_text(
             "# Lighting estimate: evaluation on the shared backgrounds\n\n"
