@@ -403,12 +403,28 @@ def _open_above(top_rows: np.ndarray, extended: np.ndarray, elevation: np.ndarra
     return (extended * (1 - weight) + open_radiance * weight).astype(np.float32)
 
 
+def _remap_mirrored(image: np.ndarray, col: np.ndarray, row: np.ndarray,
+                    behind: np.ndarray) -> np.ndarray:
+    """``image`` (H×W×3) sampled at (col, row); where ``behind``, from the mean of the image
+    and its left-right flip.
+
+    Behind the camera the wrap shows the photo mirrored (Khan et al. 2006), but which side of
+    the unseen half holds what the frame's left shows is unknown: the mirror and its flip are
+    equally likely, and their mean is the estimate with the least expected error."""
+    seen = cv2.remap(image, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    symmetric = np.ascontiguousarray(0.5 * (image + image[:, ::-1]))
+    unseen = cv2.remap(symmetric, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.where(behind[..., None], unseen, seen)
+
+
 def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
                 back_gain: float, overcast: float = 0.0, open_above: bool = True) -> np.ndarray:
-    """Khan-style environment from the photo: front = photo, back = its mirror, outside blurred."""
+    """Khan-style environment from the photo: front = photo, back = its mirror (made
+    left-right symmetric), outside blurred."""
     dirs = envmap.direction_grid(PANO_HEIGHT)
     col, row, seen = wrap.pixel_of(dirs)
-    sharp = cv2.remap(photo, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    behind = dirs[..., 2] > 0
+    sharp = _remap_mirrored(photo, col, row, behind)
     # beyond the top and bottom of the frame: the mean of the photo's top / bottom third per
     # column (the unseen ceiling or sky is like the seen upper part, lamps included, not like
     # its last row)
@@ -418,8 +434,7 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
     for rows, outside in ((photo[:third], elevation > top), (photo[-third:], elevation < -top)):
         strip = cv2.GaussianBlur(rows.mean(axis=0, keepdims=True), (0, 0), sigmaX=photo.shape[1]
                                  / 8, borderType=cv2.BORDER_REPLICATE)
-        extended = cv2.remap(strip, col, np.zeros_like(row), cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
+        extended = _remap_mirrored(strip, col, np.zeros_like(row), behind)
         if open_above and bool(outside[0, 0]):
             extended = _open_above(rows, extended, elevation, top, params)
         if bool(outside[-1, 0]):

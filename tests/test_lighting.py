@@ -430,3 +430,22 @@ def test_a_bright_disc_without_daylight_sky_is_not_a_sun():
         assert np.all(np.isfinite(env.sh))
         found = any("compact clipped source" in note for note in env.notes)
         assert found == is_sun, env.notes
+
+
+def test_unseen_half_is_left_right_symmetric_where_the_front_is_not():
+    """A photo bright on its left, dark on its right: the front keeps that, but behind the
+    camera nothing says which side is which, so the back is the same left and right."""
+    photo = np.full((48, 64, 3), 0.05, np.float32)
+    photo[:, :32] = 0.8
+    params = lighting.EstimatorParams()
+    wrap = lighting._Wrap.for_photo(photo, params)
+    pano = envmap.luminance(lighting._wrap_photo(photo, wrap, params, back_gain=1.0))
+    dirs = envmap.direction_grid(pano.shape[0])
+    np.testing.assert_allclose(dirs[:, ::-1, 0], -dirs[:, :, 0], atol=1e-6)  # columns mirror x
+    mirrored = pano[:, ::-1]
+    level = (np.abs(dirs[..., 1]) < 0.3)
+    front = level & (dirs[..., 2] < -0.9) & (dirs[..., 0] < -0.2)  # seen, left of centre
+    back = level & (dirs[..., 2] > 0.7)
+    assert np.all(pano[front] > 4 * mirrored[front])  # the seen front: bright left, dark right
+    asymmetry = np.abs(pano[back] - mirrored[back]) / (pano[back] + mirrored[back])
+    assert float(asymmetry.max()) < 0.05, float(asymmetry.max())
