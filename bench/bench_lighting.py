@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="--render-views: views of each of the 10 panoramas")
     parser.add_argument("--panoramas", type=Path, metavar="DIR",
                         help="--render-views: render from the .hdr panoramas in DIR instead of "
-                        "the shared ones (bench/fetch_panoramas.py fetches 18 that were never "
+                        "the shared ones (bench/fetch_panoramas.py fetches 17 that were never "
                         "used in development)")
     parser.add_argument("--views", type=Path, metavar="DIR", nargs="+", default=[],
                         help="also score the views rendered into each DIR; their means go in "
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "[--panoramas DIR]`, then `--views DIR [DIR ...]`.\n\n"
             "* **shared panoramas**: seed 7 (5 per panorama) is the set development looked at;\n"
             "  seed 99 (8 per panorama) was rendered after the estimator's rules were chosen.\n"
-            "* **unseen panoramas**: 18 HDR panoramas of other scenes, fetched by\n"
+            "* **unseen panoramas**: 17 HDR panoramas of other scenes, fetched by\n"
             "  `bench/fetch_panoramas.py` from the `bpy` 4.2.0 and `open3d` 0.18.0 wheels\n"
             "  (4 views each). No parameter was tuned on them; they came after all rules but\n"
             "  the last (the symmetric unseen half, checked on them as well as on the\n"

@@ -1,10 +1,11 @@
-"""Fetch 18 HDR panoramas that development never saw, for a held-out lighting evaluation.
+"""Fetch 17 HDR panoramas that development never saw, for a held-out lighting evaluation.
 
 Two wheels on PyPI carry real HDR environment maps:
 
-* ``bpy`` 4.2.0 (Blender as a module): ``datafiles/studiolights/world/*.exr``, eight CC0
+* ``bpy`` 4.2.0 (Blender as a module): ``datafiles/studiolights/world/*.exr``, CC0
   panoramas by Greg Zaal (HDRI Haven, per the ``license.txt`` beside them), and USD's
-  ``StinsonBeach.hdr``;
+  ``StinsonBeach.hdr``; its ``sunrise.exr`` is the shared data's spruit_sunrise (the same
+  pixels) and is left out;
 * ``open3d`` 0.18.0: ``resources/*_skybox.ktx``, nine cube maps (R11G11B10F, 256² per face)
   of HDRI Haven scenes (its ``default`` is a synthetic gradient and is left out).
 
@@ -34,6 +35,7 @@ WHEELS = ROOT / "bench" / "out" / "wheels"
 OUT = ROOT / "bench" / "out" / "panoramas"
 SOURCES = {"bpy==4.2.0": "bpy-4.2.0-", "open3d==0.18.0": "open3d-0.18.0-"}
 HEIGHT = 512
+SHARED_SCENES = {"sunrise"}  # Blender's sunrise.exr is ../shared/data's spruit_sunrise
 
 
 def fetch_wheels(folder: Path) -> list[Path]:
@@ -134,7 +136,8 @@ def extract(wheels: list[Path], out: Path) -> list[Path]:
         with zipfile.ZipFile(wheel) as archive:
             for member in archive.namelist():
                 stem = Path(member).stem.lower()
-                if "/studiolights/world/" in member and member.endswith(".exr"):
+                if "/studiolights/world/" in member and member.endswith(".exr") \
+                        and stem not in SHARED_SCENES:
                     panorama = read_exr_bytes(archive.read(member), out / "scratch.exr")
                     name = f"blender_{stem}"
                 elif member.endswith("StinsonBeach.hdr"):
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     written = extract(fetch_wheels(args.wheels), args.out)
     print(f"wrote {len(written)} panoramas into {args.out}")
-    return 0 if len(written) == 18 else 1
+    return 0 if len(written) == 17 else 1
 
 
 if __name__ == "__main__":
