@@ -614,7 +614,7 @@ def _thumb(linear: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(tile, (width, CONTACT_TILE_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
-def save_png_small(path: Path, image: np.ndarray, budget_bytes: int = 700_000) -> None:
+def save_png_small(path: Path, image: np.ndarray, budget_bytes: int = 1_000_000) -> None:
     """Full-colour PNG, or a 256-colour palette PNG when that would exceed the byte budget."""
     from PIL import Image
 

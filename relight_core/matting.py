@@ -52,6 +52,10 @@ MASK_UNSURE = (0.5, 0.9)
 HISTOGRAM_BINS = 16
 SEED_LIKELIHOOD_RATIO = 200.0
 SEED_MARGIN = 0.004
+# At the frame's side and top edges (``open_frame_edges``) a pixel need only be likelier in the
+# background than in the person (2×, a margin over even odds), because it must also join the
+# sure background through such pixels: a wall continuing along the edge, not a shirt.
+EDGE_LIKELIHOOD_RATIO = 2.0
 # The closed-form solve grows faster than linearly with the band's pixel count (incomplete
 # Cholesky + CG: ~0.6 CPU-s at 800 px on this machine, most of it the factorisation); above it
 # the solve runs smaller and the guided filter carries the matte up along the image's edges.
@@ -125,24 +129,14 @@ def trimap_from_mask(mask: np.ndarray, outer_px: int, inner_px: int) -> np.ndarr
     return trimap
 
 
-def seed_background(trimap: np.ndarray, image_srgb: np.ndarray, inside: np.ndarray,
-                    unsure: np.ndarray) -> np.ndarray:
-    """Pixels coloured like the old background and unlike the person → sure background (a copy).
+def background_likelihood(trimap: np.ndarray, image_srgb: np.ndarray,
+                          unsure: np.ndarray) -> np.ndarray | None:
+    """(H, W) how much likelier each pixel's colour is in the sure background than in the
+    person's core; None when either holds too few pixels to tell.
 
     ``trimap`` (H, W) {0, 0.5, 1}; ``image_srgb`` (H, W, 3) float in [0, 1] sRGB-encoded;
-    ``inside`` (H, W) bool, the segmentation's person side (only there are seeds looked for:
-    the band outside already touches known background, and seeding faint fur tips there cut
-    them); ``unsure`` (H, W) bool, where the segmentation hesitates.
-
-    The segmentation fills gaps between windblown hair strands (portrait 10: solid green
-    between the strands), and the closed-form solve cannot open a gap that no known background
-    pixel reaches. Colour histograms of the sure background and of the person's core give a
-    likelihood ratio; wide regions where it strongly favours the background become seeds, and
-    the person pixels around any background-like pixel (and the unsure ones up to a band's
-    width from it) turn unknown, so the strands there get soft alpha. Colours the person also
-    wears (a white shirt by a white wall) keep a low ratio and are left alone; so does an
-    unsure region with no background-like colour near (an earring the colour of the wall
-    behind it stays opaque, as the segmentation said).
+    ``unsure`` (H, W) bool, where the segmentation hesitates (not core). Colours are binned
+    HISTOGRAM_BINS per channel, each histogram blurred over neighbouring bins.
     """
     height, width = trimap.shape
     bins = HISTOGRAM_BINS
@@ -152,16 +146,42 @@ def seed_background(trimap: np.ndarray, image_srgb: np.ndarray, inside: np.ndarr
     outer = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
     core = cv2.erode(((trimap >= 0.99) & ~unsure).astype(np.uint8), _disk(outer)) > 0
     if known_bg.sum() < 100 or core.sum() < 100:
-        return trimap
+        return None
     bg_hist = np.bincount(flat[known_bg], minlength=bins ** 3).astype(np.float32)
     fg_hist = np.bincount(flat[core], minlength=bins ** 3).astype(np.float32)
     # neighbouring bins share counts: colours a quantisation step apart are the same colour
     bg_hist = _blur_histogram(bg_hist / bg_hist.sum(), bins)
     fg_hist = _blur_histogram(fg_hist / fg_hist.sum(), bins)
     ratio = bg_hist / (fg_hist + 1e-6)
-    candidates = inside & (ratio[flat] > SEED_LIKELIHOOD_RATIO) & (bg_hist[flat] > 1e-4)
+    # a colour the background hardly has is no evidence for it, however rare in the person
+    return np.where(bg_hist[flat] > 1e-4, ratio[flat], 0.0).astype(np.float32)
+
+
+def seed_background(trimap: np.ndarray, inside: np.ndarray, unsure: np.ndarray,
+                    likelihood: np.ndarray | None) -> np.ndarray:
+    """Pixels coloured like the old background and unlike the person → sure background (a copy).
+
+    ``trimap`` (H, W) {0, 0.5, 1}; ``inside`` (H, W) bool, the segmentation's person side
+    (only there are seeds looked for: the band outside already touches known background, and
+    seeding faint fur tips there cut them); ``unsure`` (H, W) bool, where the segmentation
+    hesitates; ``likelihood`` from ``background_likelihood`` (None: nothing to seed).
+
+    The segmentation fills gaps between windblown hair strands (portrait 10: solid green
+    between the strands), and the closed-form solve cannot open a gap that no known background
+    pixel reaches. Wide regions where the likelihood ratio strongly favours the background
+    become seeds, and the person pixels around any background-like pixel (and the unsure ones
+    up to a band's width from it) turn unknown, so the strands there get soft alpha. Colours
+    the person also wears (a white shirt by a white wall) keep a low ratio and are left alone;
+    so does an unsure region with no background-like colour near (an earring the colour of
+    the wall behind it stays opaque, as the segmentation said).
+    """
+    if likelihood is None:
+        return trimap
+    height, width = trimap.shape
+    candidates = inside & (likelihood > SEED_LIKELIHOOD_RATIO)
     if not candidates.any():
         return trimap
+    outer = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
     radius = max(1, round(SEED_MARGIN * max(height, width)))
     seeds = cv2.erode(candidates.astype(np.uint8), _disk(radius))
     seeded = trimap.copy()
@@ -170,6 +190,40 @@ def seed_background(trimap: np.ndarray, image_srgb: np.ndarray, inside: np.ndarr
     seeded[(ring | (unsure & near)) & (trimap >= 0.99)] = 0.5
     seeded[seeds > 0] = 0.0
     return seeded
+
+
+def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.ndarray:
+    """Background that the mask carries to the frame's side or top edge → background (a copy).
+
+    Where the mask runs into the frame's edge the trimap has no unknown band, which is right
+    where the frame cuts the person (shoulders at the bottom) but not where it cuts the wall
+    beside them: a strip of wall between long hair and the frame's side stays opaque
+    (portrait 05). Along the left, right and top edges, within a band's width, pixels likelier
+    in the background than in the person (EDGE_LIKELIHOOD_RATIO) that join the sure
+    background through such pixels (hair strands across them bridged) become sure
+    background, and the pixels around them unknown. The bottom edge is left alone: the frame
+    cuts the body there. ``trimap`` (H, W) {0, 0.5, 1}; ``likelihood`` from
+    ``background_likelihood``.
+    """
+    if likelihood is None:
+        return trimap
+    height, width = trimap.shape
+    band = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
+    edge = np.zeros((height, width), bool)
+    edge[:, :band] = edge[:, -band:] = edge[:band, :] = True
+    wall = edge & (likelihood > EDGE_LIKELIHOOD_RATIO)
+    if not wall.any():
+        return trimap
+    known_bg = trimap <= 0.01
+    bridged = (cv2.dilate(wall.astype(np.uint8), _disk(2)) > 0) | known_bg
+    _, labels = cv2.connectedComponents(bridged.astype(np.uint8), connectivity=8)
+    joined = np.isin(labels, np.unique(labels[known_bg])) & wall & (trimap >= 0.99)
+    if not joined.any():
+        return trimap
+    opened = trimap.copy()
+    opened[(cv2.dilate(joined.astype(np.uint8), _disk(3)) > 0) & (trimap >= 0.99)] = 0.5
+    opened[cv2.erode(joined.astype(np.uint8), _disk(1)) > 0] = 0.0
+    return opened
 
 
 def _blur_histogram(hist: np.ndarray, bins: int) -> np.ndarray:
@@ -539,7 +593,9 @@ def matte(
     outer, inner = band_widths(max(solve_h, solve_w))
     trimap = trimap_from_mask(mask_solve, outer, inner)
     unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
-    trimap = seed_background(trimap, srgb_solve, mask_solve >= 0.5, unsure)
+    likelihood = background_likelihood(trimap, srgb_solve, unsure)
+    trimap = seed_background(trimap, mask_solve >= 0.5, unsure, likelihood)
+    trimap = open_frame_edges(trimap, likelihood)
     if edge_refine:
         alpha_solve = closed_form_alpha(srgb_solve, trimap, initial=mask_solve, rtol=CG_RTOL)
     else:  # preview: the mask itself, snapped to the image edges

@@ -107,7 +107,8 @@ def test_background_coloured_gap_inside_the_mask_becomes_background():
     trimap = matting.trimap_from_mask(mask, 5, 3)
     unsure = np.zeros_like(mask, dtype=bool)
     unsure[20:70, 50:100] = True
-    seeded = matting.seed_background(trimap, image, mask >= 0.5, unsure)
+    likelihood = matting.background_likelihood(trimap, image, unsure)
+    seeded = matting.seed_background(trimap, mask >= 0.5, unsure, likelihood)
     assert (seeded[38:52, 68:82] == 0.0).all()  # the gap's inside: sure background
     assert (seeded[27:30, 60:90] == 0.5).all()  # the strands next to it: unknown
     assert (seeded[70:85, 120:135] == 1.0).all() and (seeded[130:150, 80:140] == 1.0).all()
@@ -132,3 +133,46 @@ def test_windblown_hair_lets_the_old_background_through():
     assert gaps.sum() > 300
     assert alpha[gaps].mean() < 0.75  # was 0.995: the gaps stayed opaque green
     assert alpha[200, 200] > 0.99  # the face stays opaque
+
+
+def test_wall_carried_to_the_frame_edge_opens_but_a_shirt_at_the_bottom_does_not():
+    """The mask runs into the left edge over a strip of wall (beside long hair) and into the
+    bottom edge over a white shirt the colour of the wall: the strip, which joins the sure
+    wall along the edge, opens; the shirt, cut by the frame's bottom, stays person."""
+    wall, hair, skin = (0.86, 0.81, 0.75), (0.25, 0.17, 0.12), (0.8, 0.55, 0.45)
+    image = np.empty((200, 200, 3), np.float32)
+    image[:] = wall
+    image[:, 8:170] = hair
+    image[40:120, 50:130] = skin
+    image[150:, 8:170] = wall  # a white shirt, cut by the bottom edge
+    image[70:72, :8] = hair  # a strand across the strip, to the frame's edge
+    mask = np.zeros((200, 200), np.float32)
+    mask[60:, :170] = 1.0  # the segmentation takes the strip x < 8 below y = 60 for person
+    mask[:60, 8:170] = 1.0
+    trimap = matting.trimap_from_mask(mask, 6, 3)
+    unsure = np.zeros_like(mask, dtype=bool)
+    likelihood = matting.background_likelihood(trimap, image, unsure)
+    opened = matting.open_frame_edges(trimap, likelihood)
+    assert (trimap[80:140, :6] == 1.0).all()  # no band: the mask meets the frame there
+    assert (opened[80:140, :5] == 0.0).all() and (opened[80:140, :8] < 1).all()  # the strip
+    assert (opened[70:72, :8] == 0.5).all()  # the strand across it: unknown, not cut
+    assert (opened[170:, 20:160] == 1.0).all()  # the shirt at the bottom edge: person
+    assert (opened[:, 20:160] == trimap[:, 20:160]).all()  # nothing away from the edge
+    assert (trimap == matting.trimap_from_mask(mask, 6, 3)).all()  # not modified in place
+
+
+def test_portrait_wall_strip_at_the_frame_edge_is_background():
+    """Portrait 05: the segmentation carries the white wall left of the hair down to the
+    shirt; the matte leaves it out now (it was opaque, a cream strip in every composite)."""
+    from relight_core import detect
+
+    image = io.read_image(PORTRAIT)[..., :3]
+    mask = detect.person_mask(io.to_srgb8(image))
+    alpha, _ = matting.matte(image, mask)
+    srgb = io.linear_to_srgb(image)
+    strip = np.zeros(alpha.shape, bool)
+    strip[500:700, :10] = True
+    wall = strip & (srgb.min(axis=2) > 0.7)  # the wall's pixels, not the strands across
+    assert wall.sum() > 500 and (mask[wall] >= 0.5).mean() > 0.9  # person, says the mask
+    assert alpha[wall].mean() < 0.2
+    assert alpha[400, 200] > 0.99 and alpha[760, 350] > 0.99  # hair and shirt stay opaque
