@@ -201,7 +201,8 @@ def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.nd
     (portrait 05). Along the left, right and top edges, within a band's width, pixels likelier
     in the background than in the person (EDGE_LIKELIHOOD_RATIO) that join the sure
     background through such pixels (hair strands across them bridged) become sure
-    background, and the pixels around them unknown. The bottom edge is left alone: the frame
+    background, unknown ones included (where the mask's own edge meets the frame), and the
+    person pixels around them unknown. The bottom edge is left alone: the frame
     cuts the body there. ``trimap`` (H, W) {0, 0.5, 1}; ``likelihood`` from
     ``background_likelihood``.
     """
@@ -217,7 +218,7 @@ def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.nd
     known_bg = trimap <= 0.01
     bridged = (cv2.dilate(wall.astype(np.uint8), _disk(2)) > 0) | known_bg
     _, labels = cv2.connectedComponents(bridged.astype(np.uint8), connectivity=8)
-    joined = np.isin(labels, np.unique(labels[known_bg])) & wall & (trimap >= 0.99)
+    joined = np.isin(labels, np.unique(labels[known_bg])) & wall & (trimap >= 0.5)
     if not joined.any():
         return trimap
     opened = trimap.copy()
