@@ -175,6 +175,17 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
     print(f"rendered {per_panorama * len(panoramas or PANORAMAS)} views into {out} (seed {seed})")
 
 
+def per_panorama_table(rows: list[dict], mean: dict) -> str:
+    """Means per source panorama of views named ``x_<panorama>_<k>`` (``render_views``)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["name"].removeprefix("x_").rsplit("_", 1)[0], []).append(row)
+    means = [_mean_row(f"{tag} ({len(group)})", group) for tag, group in groups.items()]
+    for row, group in zip(means, groups.values(), strict=True):
+        row["directional"] = any(r["directional"] for r in group)
+    return table(means, mean)
+
+
 def _mean_row(name: str, rows: list[dict]) -> dict:
     directional = [r for r in rows if r["directional"]] or rows
     return {"name": name, "ms": float(np.mean([r.get("ms", 0.0) for r in rows])),
@@ -242,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     text = table(rows, mean) + "\n" + table([], base).splitlines()[-1]
     print(text)
-    view_means = []
+    view_means, per_panorama = [], []
     for folder in args.views:
         view_rows, view_mean, view_base, _ = evaluate(folder, args.baseline)
         if not view_rows:
@@ -255,10 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         view_mean["name"] = f"**{len(view_rows)} views of the {source} panoramas, seed {seed}**"
         view_base["name"] = f"*their baseline ({source}, seed {seed}): uniform light*"
         view_means += [view_mean, view_base]
+        if source == "unseen":
+            per_panorama.append(per_panorama_table(view_rows, view_mean))
     views_text = ""
     if view_means:
         views_text = "\n".join(table(view_means, {**view_means[0], "name": ""})
                                .splitlines()[:2 + len(view_means)])
+        views_text += "".join("\n\nPer unseen panorama (mean of its views):\n\n" + text
+                              for text in per_panorama)
         print(views_text)
     OUT.mkdir(parents=True, exist_ok=True)
     label = "baseline" if args.baseline else "estimate"
