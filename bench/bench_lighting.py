@@ -115,8 +115,11 @@ def table(rows: list[dict], mean: dict) -> str:
              "|---|---|---|---|---|---|"]
     for r in rows + [mean]:
         direction = f"{r['direction_error_deg']:.0f}" + ("" if r["directional"] else " (n/a)")
-        lines.append(f"| {r['name']} | {r['relative_rmse']:.2f} | {r['scale_free_rmse']:.2f} | "
-                     f"{direction} | {r['truth_directionality']:.2f} | {r['ms']:.0f} |")
+        # means are what the targets are read against: one more digit, so 0.401 is not 0.40
+        digits = 3 if r["name"].startswith("**") else 2
+        lines.append(f"| {r['name']} | {r['relative_rmse']:.{digits}f} | "
+                     f"{r['scale_free_rmse']:.{digits}f} | {direction} | "
+                     f"{r['truth_directionality']:.2f} | {r['ms']:.0f} |")
     return "\n".join(lines)
 
 
