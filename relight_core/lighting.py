@@ -411,10 +411,10 @@ def _remap_mirrored(image: np.ndarray, col: np.ndarray, row: np.ndarray,
     Behind the camera the wrap shows the photo mirrored (Khan et al. 2006), but which side of
     the unseen half holds what the frame's left shows is unknown: the mirror and its flip are
     equally likely, and their mean is the estimate with the least expected error."""
-    seen = cv2.remap(image, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    as_is = cv2.remap(image, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     symmetric = np.ascontiguousarray(0.5 * (image + image[:, ::-1]))
-    unseen = cv2.remap(symmetric, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return np.where(behind[..., None], unseen, seen)
+    averaged = cv2.remap(symmetric, col, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.where(behind[..., None], averaged, as_is)
 
 
 def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
