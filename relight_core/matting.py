@@ -143,7 +143,7 @@ def background_likelihood(trimap: np.ndarray, image_srgb: np.ndarray,
     index = np.minimum((image_srgb * bins).astype(np.int32), bins - 1)
     flat = (index[..., 0] * bins + index[..., 1]) * bins + index[..., 2]
     known_bg = trimap <= 0.01
-    outer = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
+    outer = band_widths(max(height, width))[0]
     core = cv2.erode(((trimap >= 0.99) & ~unsure).astype(np.uint8), _disk(outer)) > 0
     if known_bg.sum() < 100 or core.sum() < 100:
         return None
@@ -181,7 +181,7 @@ def seed_background(trimap: np.ndarray, inside: np.ndarray, unsure: np.ndarray,
     candidates = inside & (likelihood > SEED_LIKELIHOOD_RATIO)
     if not candidates.any():
         return trimap
-    outer = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
+    outer = band_widths(max(height, width))[0]
     radius = max(1, round(SEED_MARGIN * max(height, width)))
     seeds = cv2.erode(candidates.astype(np.uint8), _disk(radius))
     seeded = trimap.copy()
@@ -209,7 +209,7 @@ def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.nd
     if likelihood is None:
         return trimap
     height, width = trimap.shape
-    band = max(3, round(BAND_FRACTION_OUTER * max(height, width)))
+    band = band_widths(max(height, width))[0]
     edge = np.zeros((height, width), bool)
     edge[:, :band] = edge[:, -band:] = edge[:band, :] = True
     wall = edge & (likelihood > EDGE_LIKELIHOOD_RATIO)
