@@ -3,7 +3,8 @@
 #
 #   .ci/setup_gimp.sh [--with-xvfb]
 #
-# Debian 13 (trixie) or newer: installs the `gimp` package on this machine.
+# Debian 13 (trixie) or newer, testing and unstable included: installs the `gimp` package on
+#   this machine (GIMP 3.0 on trixie, 3.2 on forky).
 # Debian 12 (bookworm): GIMP 3 is not packaged, so this builds a trixie root with debootstrap in
 #   $RELIGHT_GIMP_ROOT (default /var/cache/relight-ci/trixie-root) and installs GIMP there.
 #   A root that is already complete (marker file .relight-gimp-ready) is reused as is.
@@ -28,9 +29,11 @@ if [ "$WITH_XVFB" = 1 ]; then EXTRA_PACKAGES=(xvfb xauth imagemagick xdotool); f
 
 . /etc/os-release
 major="${VERSION_ID%%.*}"
+# Debian testing and unstable have no VERSION_ID: newer than the last release (GIMP 3.2 there)
+if [ "${ID:-}" = debian ] && [ -z "${VERSION_ID:-}" ]; then major=99; fi
 
 if [ "${ID:-}" = debian ] && [ "${major:-0}" -ge 13 ]; then
-  if ! command -v gimp-console-3.0 >/dev/null || [ "${#EXTRA_PACKAGES[@]}" -gt 0 ]; then
+  if ! command -v gimp-console-3 >/dev/null || [ "${#EXTRA_PACKAGES[@]}" -gt 0 ]; then
     apt-get update -q
     apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${GIMP_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
   fi
@@ -94,6 +97,6 @@ if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
 fi
 root_apt_install "${GIMP_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
 chroot "$R" apt-get clean
-chroot "$R" gimp-console-3.0 --version
+chroot "$R" gimp-console-3 --version
 touch "$READY"
 echo "gimp: root $R"

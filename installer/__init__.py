@@ -1,5 +1,5 @@
 """Relight's one-command installer (`python3 installer/install.py`).
 
-Standard library only: it runs with whatever Python 3.10–3.13 the user has, before any of
+Standard library only: it runs with whatever Python 3.10–3.14 the user has, before any of
 the project's dependencies exist.
 """

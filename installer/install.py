@@ -6,7 +6,7 @@ Steps: (1) the worker's Python environment, (2) the models, (3) the matting JIT 
 `--check` verifies an install, `--uninstall` removes exactly what was installed,
 `--download-to DIR` prepares an offline folder for `--offline DIR`. See docs/INSTALL.md.
 
-Standard library only, Python 3.10–3.13: this runs before any dependency is installed.
+Standard library only, Python 3.10–3.14: this runs before any dependency is installed.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from installer.uninstall import run_uninstall  # noqa: E402
 
 MEDIAPIPE_PIN = "mediapipe==0.10.21"
 CONSTRAINTS = REPO / "installer" / "constraints.txt"
-SUPPORTED = ((3, 10), (3, 13))
+SUPPORTED = ((3, 10), (3, 14))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -145,7 +145,7 @@ def _check_running_python() -> None:
     if not (SUPPORTED[0] <= sys.version_info[:2] <= SUPPORTED[1]):
         raise InstallError(
             f"Python {sys.version.split()[0]} is not supported for the worker's environment",
-            "run the installer with Python 3.10, 3.11, 3.12 or 3.13 "
+            "run the installer with Python 3.10, 3.11, 3.12, 3.13 or 3.14 "
             "(e.g. python3.12 installer/install.py), or give --python PY",
         )
 

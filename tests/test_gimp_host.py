@@ -1,4 +1,4 @@
-"""The GIMP plug-in in a REAL GIMP 3, headless (gimp-console-3.0 + python-fu-eval).
+"""The GIMP plug-in in a REAL GIMP 3, headless (gimp-console-3 + python-fu-eval).
 
 One GIMP start runs every case (tests/gimp/driver.py); the checks below read what the driver
 wrote. GIMP comes from the system (Debian 13) or from the trixie root that .ci/setup_gimp.sh
@@ -34,11 +34,14 @@ NIGHT = DATA / "backgrounds" / "dikhololo_night.png"  # dark: the person must ge
 DAWN_HDRI = DATA / "hdri" / "kiara_1_dawn_1k.hdr"  # bright: shading goes well above 1
 PAD = (20, 10)  # canvas padding: the layers sit at non-zero offsets
 GIMP_TIMEOUT = 420
+# GIMP 3.x's console binary by major version: gimp-console-3.0 in GIMP 3.0, -3.2 in 3.2, and
+# gimp-console-3 in both (plain gimp-console may be GIMP 2.10 on older systems)
+GIMP_CONSOLE = "gimp-console-3"
 
 
 def gimp_location() -> tuple[str, str | None]:
     """("host", None) or ("root", ROOT); skips (or fails when required) without GIMP 3."""
-    if shutil.which("gimp-console-3.0"):
+    if shutil.which(GIMP_CONSOLE):
         return "host", None
     root = os.environ.get("RELIGHT_GIMP_ROOT", DEFAULT_ROOT)
     reason = None
@@ -117,7 +120,7 @@ def gimp_run(tmp_path_factory):
     job_path.write_text(json.dumps(job), encoding="utf-8")
     env = {"HOME": str(home), "GIMP3_DIRECTORY": str(profile), "RELIGHT_CONFIG": str(config_path),
            "RELIGHT_GIMP_JOB": str(job_path), "OMP_NUM_THREADS": "2", "LC_ALL": "C.UTF-8"}
-    gimp = ["timeout", "-k", "10", str(GIMP_TIMEOUT), "gimp-console-3.0", "-i", "-n", "-c",
+    gimp = ["timeout", "-k", "10", str(GIMP_TIMEOUT), GIMP_CONSOLE, "-i", "-n", "-c",
             "--batch-interpreter=python-fu-eval", "-b", f"exec(open('{DRIVER}').read())",
             "--quit"]
     if where == "host":

@@ -1,4 +1,4 @@
-# Runs INSIDE real GIMP 3 (gimp-console-3.0 --batch-interpreter=python-fu-eval), started by
+# Runs INSIDE real GIMP 3 (gimp-console-3 --batch-interpreter=python-fu-eval), started by
 # tests/test_gimp_host.py. Standard library + GIMP's GObject bindings only (no numpy in GIMP's
 # Python): it builds images, calls plug-in-relight-portrait through the PDB, and writes what it
 # sees (layer tree, return status and message, hashes of the user's layers, raw pixel dumps) to

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 R="$1"; shift
-[ -x "$R/usr/bin/gimp-console-3.0" ] || { echo "run_in_root: no GIMP in $R" >&2; exit 3; }
+[ -x "$R/usr/bin/gimp-console-3" ] || { echo "run_in_root: no GIMP in $R" >&2; exit 3; }
 binds=(); ro_binds=(); envs=(PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LC_ALL=C.UTF-8)
 while [ $# -gt 0 ]; do
   case "$1" in

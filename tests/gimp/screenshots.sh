@@ -18,7 +18,7 @@ if [ "${1:-}" = --inside ]; then
   shoot() {  # NAME: full screen, 128 colours (the docs want small files)
     import -window root -colors 128 "PNG8:$W/shots/$1.png"
   }
-  timeout -k 5 240 gimp-3.0 -n --no-splash --batch-interpreter=python-fu-eval \
+  timeout -k 5 240 gimp-3 -n --no-splash --batch-interpreter=python-fu-eval \
     -b "exec(open('$REPO/tests/gimp/screenshot_driver.py').read())" >"$W/gimp-gui.log" 2>&1 &
   gimp=$!
   for _ in $(seq 600); do [ -e "$W/shots/layers.ready" ] && break; sleep 0.2; done
@@ -51,7 +51,7 @@ printf '{"portrait": "%s", "background": "%s"}\n' \
   "$DATA/backgrounds/kiara_dawn.png" >"$W/job.json"
 envs=(HOME="$W/home" GIMP3_DIRECTORY="$W/profile" RELIGHT_CONFIG="$W/config.json"
       RELIGHT_GIMP_JOB="$W/job.json" RELIGHT_SHOT_DIR="$W/shots" OMP_NUM_THREADS=2)
-if command -v gimp-3.0 >/dev/null; then
+if command -v gimp-3 >/dev/null; then
   env "${envs[@]}" "$0" --inside "$W"
 else
   args=()
