@@ -28,9 +28,10 @@ EXTRA_PACKAGES=()
 if [ "$WITH_XVFB" = 1 ]; then EXTRA_PACKAGES=(xvfb xauth imagemagick xdotool); fi
 
 . /etc/os-release
-major="${VERSION_ID%%.*}"
+version_id="${VERSION_ID:-}"
+major="${version_id%%.*}"
 # Debian testing and unstable have no VERSION_ID: newer than the last release (GIMP 3.2 there)
-if [ "${ID:-}" = debian ] && [ -z "${VERSION_ID:-}" ]; then major=99; fi
+if [ "${ID:-}" = debian ] && [ -z "$version_id" ]; then major=99; fi
 
 if [ "${ID:-}" = debian ] && [ "${major:-0}" -ge 13 ]; then
   if ! command -v gimp-console-3 >/dev/null || [ "${#EXTRA_PACKAGES[@]}" -gt 0 ]; then
