@@ -12,7 +12,11 @@ if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   "$PY" -m venv .venv
 fi
 echo "[tests] installing the project with its test extras"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -E '^WARNING: Location' || true
+status=0
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' >.venv/pip-install.log 2>&1 \
+  || status=$?
+grep -v -E '^WARNING: Location' .venv/pip-install.log || true
+[ "$status" = 0 ] || { echo "[tests] installing the project failed (pip exit $status, above)"; exit 1; }
 .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
 echo "[tests] models"
 .venv/bin/relight models verify >/dev/null 2>&1 || .venv/bin/relight models install
