@@ -21,7 +21,7 @@ RUN="$TOP/$SUITE-run"
 unmount_under() {  # deepest first; lazily as a last resort so a busy mount never blocks
   findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r target; do
     umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
-  done
+  done || true  # (grep finds nothing when nothing is mounted)
 }
 
 if [ ! -f "$BASE/.relight-base-ready" ]; then

@@ -52,7 +52,7 @@ unmount_root() {
   local target
   findmnt -rn -o TARGET | grep "^$R/" | sort -r | while read -r target; do
     umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
-  done
+  done || true  # (grep finds nothing when nothing is mounted)
 }
 
 mount_root() {
