@@ -139,12 +139,19 @@ def panoramas_in(folder: Path) -> list[tuple[str, str]]:
     return [(path.stem, str(path.resolve())) for path in sorted(folder.glob("*.hdr"))]
 
 
+HIGHLIGHT_LEVEL = 0.85  # --exposure-percentile: where that percentile's luminance lands
+
+
 def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
-                 panoramas: list[tuple[str, str]] | None = None) -> None:
+                 panoramas: list[tuple[str, str]] | None = None,
+                 exposure_percentile: float | None = None) -> None:
     """More ground-truth views of panoramas (exposure and SH as make_backgrounds).
 
     ``panoramas``: (tag, path) pairs, paths relative to the shared data folder or absolute;
-    default: the shared panoramas."""
+    default: the shared panoramas. ``exposure_percentile``: expose each view so that this
+    percentile of its luminance is 0.85 (make_backgrounds' rule for its studio view: a photo
+    exposed for its highlights) instead of 0.18 / geometric mean; the same seed gives the same
+    views."""
     sys.path.insert(0, str(DATA.parent / "tools"))
     import pano as tools  # the shared data's own renderer
 
@@ -164,7 +171,8 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
             hfov = float(rng.choice([60, 75, 90]))
             name = f"x_{tag}_{k}"
             view = tools.render_perspective(panorama, yaw, pitch, hfov, 384, 288, ss=2)
-            exposure = tools.expose(view)
+            exposure = (tools.expose(view) if exposure_percentile is None
+                        else tools.expose(view, HIGHLIGHT_LEVEL, exposure_percentile))
             Image.fromarray(tools.to_srgb8(view * exposure)).save(out / f"{name}.png")
             sh = tools.pano_sh(panorama, tools.rot_cam_to_world(yaw, pitch).T)
             e = tools.irradiance_from_sh(sh, normals.reshape(-1, 3)).reshape(128, 128, 3)
@@ -173,7 +181,7 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
             (out / f"{name}.json").write_text(json.dumps({
                 "background": f"{name}.png", "source_panorama": source,
                 "camera": {"yaw_deg": yaw, "pitch_deg": pitch, "hfov_deg": hfov},
-                "render_seed": seed,
+                "render_seed": seed, "exposure_percentile": exposure_percentile,
                 "sh_radiance_camera_frame_rgb_exposed": (sh * exposure).tolist()}))
     print(f"rendered {per_panorama * len(panoramas or PANORAMAS)} views into {out} (seed {seed})")
 
@@ -236,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--render-views: render from the .hdr panoramas in DIR instead of "
                         "the shared ones (bench/fetch_panoramas.py fetches 17 that were never "
                         "used in development)")
+    parser.add_argument("--exposure-percentile", type=float, metavar="P",
+                        help="--render-views: expose each view for its highlights (the P-th "
+                        "percentile of luminance at 0.85) instead of 0.18 / geometric mean")
     parser.add_argument("--views", type=Path, metavar="DIR", nargs="+", default=[],
                         help="also score the views rendered into each DIR; their means go in "
                         "the doc")
@@ -245,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.panoramas and not panoramas:
             print(f"no .hdr panoramas in {args.panoramas}", file=sys.stderr)
             return 1
-        render_views(args.render_views, args.per_panorama, args.seed, panoramas)
+        render_views(args.render_views, args.per_panorama, args.seed, panoramas,
+                     args.exposure_percentile)
         return 0
     data = args.data
     if data.resolve() != DATA.resolve():
@@ -266,10 +278,14 @@ def main(argv: list[str] | None = None) -> int:
         seed = meta.get("render_seed", "?")
         # views of the shared panoramas name them relative to the shared data folder
         source = "shared" if meta["source_panorama"].startswith("hdri/") else "unseen"
-        view_mean["name"] = f"**{len(view_rows)} views of the {source} panoramas, seed {seed}**"
-        view_base["name"] = f"*their baseline ({source}, seed {seed}): uniform light*"
+        percentile = meta.get("exposure_percentile")
+        exposed = f", exposed for highlights (p{percentile:g} at {HIGHLIGHT_LEVEL})" \
+            if percentile else ""
+        view_mean["name"] = (f"**{len(view_rows)} views of the {source} panoramas, seed {seed}"
+                             f"{exposed}**")
+        view_base["name"] = f"*their baseline ({source}, seed {seed}{exposed}): uniform light*"
         view_means += [view_mean, view_base]
-        if source == "unseen":
+        if source == "unseen" and not percentile:
             per_panorama.append(per_panorama_table(view_rows, view_mean))
     views_text = ""
     if view_means:
@@ -303,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             "  the last (the symmetric unseen half, checked on them as well as on the\n"
             "  shared panoramas before it was kept). Among them is light no photo shows: a photo\n"
             "  studio's softboxes behind the camera, street lamps overhead, a sun behind the\n"
-            "  camera in a narrow street, a covered courtyard looking out into the sun.\n\n"
+            "  camera in a narrow street, a covered courtyard looking out into the sun.\n"
+            "* **exposed for highlights**: the same views (same seeds) exposed as the shared\n"
+            "  data's studio view is (`--exposure-percentile 99`: the 99th percentile of\n"
+            "  luminance at 0.85, as a photographer protecting a sky or a backdrop would), a\n"
+            "  check that the estimate does not lean on the photo being metered to mid-grey.\n\n"
             f"{views_text}\n") if views_text else "\n"
         DOC.write_text(
             "# Lighting estimate: evaluation on the shared backgrounds\n\n"

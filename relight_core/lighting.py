@@ -86,6 +86,10 @@ class EstimatorParams:
     blur_deg: float = 20.0           # blur of everything outside the frame
     clip_level: float = 0.97         # linear value at or above which a channel counts as clipped
     exposure_key: float = 0.18       # auto-exposure's mid-grey for the log-average luminance
+    metering_tolerance_stops: float = 2.0  # a metered photo's unclipped log-average is at most
+                                     # this many stops below it (exposure compensation, a
+                                     # bright area pulling the meter); darker: exposed for the
+                                     # highlights
     min_clipped_share: float = 0.01  # clipped share of the frame that constrains its level
     max_clip_gain: float = 8.0       # clipped diffuse areas at most this bright (3 stops)
     diffuse_clip_gain: float = 2.0   # large clipped areas (sky, windows) are this much brighter
@@ -464,12 +468,19 @@ def _clip_gain(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) 
     Auto-exposure puts the scene's log-average luminance at mid-grey (``exposure_key``); what
     the clipped pixels lack of that average is their true (geometric-mean) level. Only a large
     enough clipped share constrains it; it is at least the modest default (white clipping says
-    "well above 1") and at most ``max_clip_gain``.
+    "well above 1") and at most ``max_clip_gain``. A photo whose unclipped part alone is far
+    darker than mid-grey was not metered so but exposed for its highlights (a studio, a night
+    scene, a photographer protecting a sky): then the shortfall says nothing about them, and
+    the default holds.
     """
     share = float(clipped.mean())
     if share < params.min_clipped_share:
         return params.diffuse_clip_gain
     logs = np.log(envmap.luminance(photo) + 1e-4)
+    unclipped_log_mean = float(logs[~clipped].mean()) if share < 1.0 else 0.0
+    if unclipped_log_mean < math.log(params.exposure_key) - \
+            params.metering_tolerance_stops * math.log(2.0):
+        return params.diffuse_clip_gain
     level = (logs.size * math.log(params.exposure_key) - float(logs[~clipped].sum())) / \
         float(clipped.sum())
     return float(np.clip(math.exp(level), params.diffuse_clip_gain, params.max_clip_gain))

@@ -449,3 +449,22 @@ def test_unseen_half_is_left_right_symmetric_where_the_front_is_not():
     assert np.all(pano[front] > 4 * mirrored[front])  # the seen front: bright left, dark right
     asymmetry = np.abs(pano[back] - mirrored[back]) / (pano[back] + mirrored[back])
     assert float(asymmetry.max()) < 0.05, float(asymmetry.max())
+
+
+def test_clipped_areas_are_boosted_only_in_a_photo_metered_to_mid_grey():
+    """A room with a window 200× brighter than its walls. Metered to mid-grey, the window clips
+    and the photo's shortfall from mid-grey says it is far above the clip level. Exposed four
+    stops darker for its highlights (a studio, a sky kept from blowing out), the window still
+    clips, but the shortfall is the exposure's, not the window's: the default boost holds."""
+    rng = np.random.default_rng(3)
+    walls = rng.uniform(0.05, 0.2, (60, 80)).astype(np.float32)
+    scene = np.repeat(walls[..., None], 3, axis=2)
+    scene[10:16, 30:70] = 20.0  # the window: 5 % of the frame
+    geometric_mean = math.exp(float(np.mean(np.log(envmap.luminance(scene)))))
+    params = lighting.EstimatorParams()
+    for stops_under, expected in ((0, params.max_clip_gain), (4, params.diffuse_clip_gain)):
+        exposure = params.exposure_key / geometric_mean / 2**stops_under
+        photo = np.clip(scene * exposure, 0, 1)
+        clipped = photo.max(axis=2) >= params.clip_level
+        assert clipped[10:16, 30:70].all() and clipped.mean() < 0.06
+        assert lighting._clip_gain(photo, clipped, params) == pytest.approx(expected)
