@@ -86,6 +86,9 @@ class EstimatorParams:
     blur_deg: float = 20.0           # blur of everything outside the frame
     clip_level: float = 0.97         # linear value at or above which a channel counts as clipped
     exposure_key: float = 0.18       # auto-exposure's mid-grey for the log-average luminance
+    remeter_stops: float = 1.0       # a photo whose log-average (clipped pixels at the clip
+                                     # level) is more than this under mid-grey is re-exposed
+                                     # to it (metered views: at most 0.8 under, 400+ measured)
     metering_tolerance_stops: float = 2.0  # a metered photo's unclipped log-average is at most
                                      # this many stops below it (exposure compensation, a
                                      # bright area pulling the meter); darker: exposed for the
@@ -229,6 +232,13 @@ def _assemble(ambient_pano: np.ndarray, key_direction: np.ndarray, key_irradianc
                        key_size_deg=float(key_size_deg), sh_ambient=sh_ambient,
                        dominant_direction=direction, dominant_colour=colour, source=source,
                        notes=notes, ambient_share=_share(ambient_pano, pano))
+
+
+def scaled(env: Environment, gain: float) -> Environment:
+    """The same environment ``gain`` times brighter (another exposure of the same scene)."""
+    return replace(env, pano=env.pano * gain, sh=env.sh * gain,
+                   key_irradiance=env.key_irradiance * gain, sh_ambient=env.sh_ambient * gain,
+                   dominant_colour=env.dominant_colour * gain)
 
 
 def rotated(env: Environment, yaw_deg: float) -> Environment:
@@ -460,6 +470,19 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
     # feather the frame's edge so no seam enters the specular maps
     weight = cv2.GaussianBlur(seen.astype(np.float32), (0, 0), 2.0)[..., None]
     return (weight * sharp + (1 - weight) * blurred).astype(np.float32)
+
+
+def _as_metered(photo: np.ndarray, params: EstimatorParams) -> tuple[np.ndarray, float]:
+    """(photo, gain): a photo far darker than a camera metering to mid-grey takes it (exposed
+    for its highlights: a studio, a sky kept from clipping) is brought to that exposure, and
+    clipped, first: every rule below reads the photo as such a camera takes it. What the
+    darker exposure shows beyond that (how bright the unclipped lamps really are) is given up;
+    the gain scales the estimate back to the photo's units."""
+    log_mean = float(np.mean(np.log(envmap.luminance(photo) + 1e-4)))
+    gain = params.exposure_key / math.exp(log_mean)
+    if gain <= 2.0 ** params.remeter_stops:
+        return photo, 1.0
+    return np.minimum(photo * gain, 1.0).astype(np.float32), gain
 
 
 def _clip_gain(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> float:
@@ -865,7 +888,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
                          params: EstimatorParams | None = None) -> Environment:
     """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
     params = params or EstimatorParams()
-    photo = _prepare_photo(background_linear)
+    photo, gain = _as_metered(_prepare_photo(background_linear), params)
     wrap = _Wrap.for_photo(photo, params)
     clipped, labels, areas, inside = _clipped_components(photo, params)
     pixel_sr = wrap.pixel_solid_angle()
@@ -914,8 +937,11 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         ambient_pano, direction, size_deg, strength, colour = _light_outside_frame(
             photo, ambient_photo, clipped, sky, colour, wrap, params, notes)
     key_irradiance = max(strength, 0.0) * colour
+    if gain != 1.0:
+        notes.append(f"photo {math.log2(gain):.1f} stops darker than metered: estimated as if "
+                     "metered, then scaled back")
     env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)
-    return rotated(env, rotate_deg)
+    return rotated(scaled(env, 1.0 / gain) if gain != 1.0 else env, rotate_deg)
 
 
 def environment_report(env: Environment) -> dict:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -411,6 +411,8 @@ def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: fl
     the photo's direction is rendered and the ratio of the geometric-mean luminances (robust to
     the photo's clipping) is the photo's exposure in panorama units.
     """
+    from . import lighting
+
     pano = envmap.rotate_pano(env.pano, rotate_deg) if rotate_deg % 360 else env.pano
     bg_h, bg_w = background.shape[:2]
     width = 128
@@ -424,10 +426,8 @@ def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: fl
     gain = math.exp(log_mean(photo) - log_mean(view))
     if not math.isfinite(gain) or gain <= 0:
         return env, "panorama used in its own units (no exposure match possible)"
-    scaled = replace(env, pano=env.pano * gain, sh=env.sh * gain,
-                     key_irradiance=env.key_irradiance * gain, sh_ambient=env.sh_ambient * gain,
-                     dominant_colour=env.dominant_colour * gain)
-    return scaled, f"panorama scaled by {gain:.4g} to the background photo's exposure"
+    return lighting.scaled(env, gain), f"panorama scaled by {gain:.4g} to the background " \
+        "photo's exposure"
 
 
 def _light_report(env, rotate_deg: float) -> dict:
