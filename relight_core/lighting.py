@@ -473,11 +473,11 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
 
 
 def _as_metered(photo: np.ndarray, params: EstimatorParams) -> tuple[np.ndarray, float]:
-    """(photo, gain): a photo far darker than a camera metering to mid-grey takes it (exposed
-    for its highlights: a studio, a sky kept from clipping) is brought to that exposure, and
-    clipped, first: every rule below reads the photo as such a camera takes it. What the
-    darker exposure shows beyond that (how bright the unclipped lamps really are) is given up;
-    the gain scales the estimate back to the photo's units."""
+    """(photo, gain): a photo far darker than a camera metering to mid-grey would take it
+    (exposed for its highlights: a studio, a sky kept from clipping) is first brought to that
+    exposure and clipped, because every rule below reads a photo as such a camera takes it.
+    What the darker exposure shows beyond that (how bright the unclipped lamps really are) is
+    given up; the gain scales the estimate back to the photo's units."""
     log_mean = float(np.mean(np.log(envmap.luminance(photo) + 1e-4)))
     gain = params.exposure_key / math.exp(log_mean)
     if gain <= 2.0 ** params.remeter_stops:
