@@ -1,0 +1,63 @@
+"""bench/bench_lighting.py: views rendered for the lighting benchmark are exposed as declared.
+
+The highlight-exposed views (``--exposure-percentile``) check the estimate's independence from
+how a photo was exposed; they are only a check if they are the same views, exposed otherwise,
+with the truth scaled by the same exposure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_lighting", Path(__file__).resolve().parents[1] / "bench" / "bench_lighting.py")
+bench = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(bench)
+
+
+def _sunny_panorama(path: Path) -> None:
+    """A small equirectangular .hdr: a hazy sky brightening toward the horizon (pale, so no
+    channel clips before the luminance reaches 0.85), a sun, a ground."""
+    height, width = 64, 128
+    rows = (np.arange(height) + 0.5) / height
+    elevation = (0.5 - rows)[:, None] * math.pi * np.ones((1, width))
+    sky = np.stack([0.8 + 0 * elevation, 0.9 + 0 * elevation, 1.0 + 0 * elevation], -1)
+    sky *= (0.6 + 0.8 * np.exp(-np.maximum(elevation, 0) / 0.3))[..., None]
+    pano = np.where((elevation > 0)[..., None], sky, 0.01).astype(np.float32)  # dark ground
+    pano[20:22, 40:42] = 5000.0  # the sun
+    cv2.imwrite(str(path), pano[..., ::-1])  # Radiance .hdr, BGR
+
+
+def _linear_luminance(png: Path) -> np.ndarray:
+    rgb = np.asarray(bench.Image.open(png).convert("RGB"))
+    return bench.srgb8_to_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def test_views_exposed_for_highlights_are_the_same_views_scaled(tmp_path):
+    _sunny_panorama(tmp_path / "sunny.hdr")
+    panoramas = [("sunny", str(tmp_path / "sunny.hdr"))]
+    metered, highlights = tmp_path / "metered", tmp_path / "highlights"
+    bench.render_views(metered, per_panorama=2, seed=3, panoramas=panoramas)
+    bench.render_views(highlights, per_panorama=2, seed=3, panoramas=panoramas,
+                       exposure_percentile=99)
+    for k in range(2):
+        a = json.loads((metered / f"x_sunny_{k}.json").read_text())
+        b = json.loads((highlights / f"x_sunny_{k}.json").read_text())
+        assert a["camera"] == b["camera"]
+        assert a["exposure_percentile"] is None and b["exposure_percentile"] == 99
+        # 8-bit sRGB: the 99th percentile of the highlight-exposed view sits at 0.85
+        lum_b = _linear_luminance(highlights / f"x_sunny_{k}.png")
+        assert np.percentile(lum_b, 99) == pytest.approx(bench.HIGHLIGHT_LEVEL, abs=0.02)
+        # the truth is the same panorama's light, only in the other exposure's units
+        sh_a = np.array(a["sh_radiance_camera_frame_rgb_exposed"])
+        sh_b = np.array(b["sh_radiance_camera_frame_rgb_exposed"])
+        ratio = sh_b / sh_a
+        assert np.allclose(ratio, ratio.flat[0], rtol=1e-6)
+        assert ratio.flat[0] != pytest.approx(1.0, abs=0.05)
