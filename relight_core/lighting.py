@@ -96,8 +96,8 @@ class EstimatorParams:
     min_clipped_share: float = 0.01  # clipped share of the frame that constrains its level
     max_clip_gain: float = 8.0       # clipped diffuse areas at most this bright (3 stops)
     diffuse_clip_gain: float = 2.0   # large clipped areas (sky, windows) are this much brighter
-    compact_max_sr: float = 0.4      # a clipped blob not running off the top or bottom and
-                                     # smaller than this (sr) may be a sun (with its glare)
+    compact_max_sr: float = 0.4      # a clipped blob not running off the top or bottom whose
+                                     # white core is smaller than this (sr) may be a sun
     compact_gain: float = 25.0       # a clipped compact source is this much brighter than 1
     key_to_ambient: float = 4.0      # at most this × the ambient irradiance facing it (a sun ~3)
     scene_albedo: float = 0.18       # mean reflectance outdoors (the 18 % grey rule)
@@ -525,6 +525,13 @@ def _clipped_components(photo: np.ndarray, params: EstimatorParams):
     return clipped.astype(bool), labels, stats[:, cv2.CC_STAT_AREA], inside
 
 
+def _white_core_areas(photo: np.ndarray, labels: np.ndarray, count: int,
+                      params: EstimatorParams) -> np.ndarray:
+    """Pixels of each clipped blob (labels 1..count) clipped in every channel."""
+    white = photo.min(axis=2) >= params.clip_level
+    return np.bincount(labels[white], minlength=count + 1)[1:count + 1]
+
+
 def _clear_sky_mask(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> np.ndarray:
     """Pixels that look like clear daylight sky: smooth, not dark, and clearly blue (Rayleigh
     scattering makes a clear sky's linear red at most ~0.6 × its blue; overcast, haze, night
@@ -892,9 +899,12 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     wrap = _Wrap.for_photo(photo, params)
     clipped, labels, areas, inside = _clipped_components(photo, params)
     pixel_sr = wrap.pixel_solid_angle()
-    # a source wholly in view; clipped areas running off the frame are sky or windows
+    # a source wholly in view; clipped areas running off the frame are sky or windows. Its
+    # size is that of its white (all-channel clipped) core: a brighter exposure widens a
+    # sun's glare mostly in a fringe where only some channels clip
+    core_areas = _white_core_areas(photo, labels, len(areas), params)
     compact = [i for i in range(len(areas))
-               if inside[i] and areas[i] * pixel_sr < params.compact_max_sr]
+               if inside[i] and core_areas[i] * pixel_sr < params.compact_max_sr]
     key_label = (max(compact, key=lambda i: areas[i]) + 1) if compact else 0
     if key_label and not _is_sun_like(photo, labels == key_label, clipped, params):
         key_label = 0  # a lamp, window or coloured glow: bright ambient, not a sun

@@ -434,6 +434,20 @@ def test_a_bright_disc_without_daylight_sky_is_not_a_sun():
         assert found == is_sun, env.notes
 
 
+def test_an_overexposed_sun_with_wide_glare_is_still_the_key_in_view():
+    """A stop over, a low sun's clipped glare spreads along the horizon (0.7 sr, wider than a
+    compact source) but its white core, clipped in every channel, stays small: still the sun
+    in view, not a hidden sun invented behind the camera."""
+    sun = _sun_at(15, 10)
+    pano = sunny_world(sun)
+    photo, exposure, cam = photograph(pano, stops_under=-1.0)
+    env = lighting.estimate_environment(photo)
+    assert any("compact clipped source" in note for note in env.notes), env.notes
+    assert math.degrees(math.acos(float(env.key_direction @ sun))) < 15
+    absolute, scale_free, angle = irradiance_errors(env.sh, true_sh(pano, exposure, cam))
+    assert absolute <= 0.40 and angle <= 30, (absolute, scale_free, angle)
+
+
 def test_unseen_half_is_left_right_symmetric_where_the_front_is_not():
     """A photo bright on its left, dark on its right: the front keeps that, but behind the
     camera nothing says which side is which, so the back is the same left and right."""
