@@ -144,14 +144,15 @@ HIGHLIGHT_LEVEL = 0.85  # --exposure-percentile: where that percentile's luminan
 
 def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
                  panoramas: list[tuple[str, str]] | None = None,
-                 exposure_percentile: float | None = None) -> None:
+                 exposure_percentile: float | None = None,
+                 exposure_stops: float = 0.0) -> None:
     """More ground-truth views of panoramas (exposure and SH as make_backgrounds).
 
     ``panoramas``: (tag, path) pairs, paths relative to the shared data folder or absolute;
     default: the shared panoramas. ``exposure_percentile``: expose each view so that this
     percentile of its luminance is 0.85 (make_backgrounds' rule for its studio view: a photo
-    exposed for its highlights) instead of 0.18 / geometric mean; the same seed gives the same
-    views."""
+    exposed for its highlights) instead of 0.18 / geometric mean; ``exposure_stops``: then
+    expose this many stops brighter (negative: darker); the same seed gives the same views."""
     sys.path.insert(0, str(DATA.parent / "tools"))
     import pano as tools  # the shared data's own renderer
 
@@ -173,6 +174,7 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
             view = tools.render_perspective(panorama, yaw, pitch, hfov, 384, 288, ss=2)
             exposure = (tools.expose(view) if exposure_percentile is None
                         else tools.expose(view, HIGHLIGHT_LEVEL, exposure_percentile))
+            exposure *= 2.0 ** exposure_stops
             Image.fromarray(tools.to_srgb8(view * exposure)).save(out / f"{name}.png")
             sh = tools.pano_sh(panorama, tools.rot_cam_to_world(yaw, pitch).T)
             e = tools.irradiance_from_sh(sh, normals.reshape(-1, 3)).reshape(128, 128, 3)
@@ -182,6 +184,7 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
                 "background": f"{name}.png", "source_panorama": source,
                 "camera": {"yaw_deg": yaw, "pitch_deg": pitch, "hfov_deg": hfov},
                 "render_seed": seed, "exposure_percentile": exposure_percentile,
+                "exposure_stops": exposure_stops,
                 "sh_radiance_camera_frame_rgb_exposed": (sh * exposure).tolist()}))
     print(f"rendered {per_panorama * len(panoramas or PANORAMAS)} views into {out} (seed {seed})")
 
@@ -247,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exposure-percentile", type=float, metavar="P",
                         help="--render-views: expose each view for its highlights (the P-th "
                         "percentile of luminance at 0.85) instead of 0.18 / geometric mean")
+    parser.add_argument("--exposure-stops", type=float, default=0.0, metavar="S",
+                        help="--render-views: then expose S stops brighter (negative: darker)")
     parser.add_argument("--views", type=Path, metavar="DIR", nargs="+", default=[],
                         help="also score the views rendered into each DIR; their means go in "
                         "the doc")
@@ -257,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no .hdr panoramas in {args.panoramas}", file=sys.stderr)
             return 1
         render_views(args.render_views, args.per_panorama, args.seed, panoramas,
-                     args.exposure_percentile)
+                     args.exposure_percentile, args.exposure_stops)
         return 0
     data = args.data
     if data.resolve() != DATA.resolve():
@@ -281,11 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         percentile = meta.get("exposure_percentile")
         exposed = f", exposed for highlights (p{percentile:g} at {HIGHLIGHT_LEVEL})" \
             if percentile else ""
+        stops = meta.get("exposure_stops") or 0.0
+        exposed += f", {stops:+g} stop{'s' if abs(stops) != 1 else ''}" if stops else ""
         view_mean["name"] = (f"**{len(view_rows)} views of the {source} panoramas, seed {seed}"
                              f"{exposed}**")
         view_base["name"] = f"*their baseline ({source}, seed {seed}{exposed}): uniform light*"
         view_means += [view_mean, view_base]
-        if source == "unseen" and not percentile:
+        if source == "unseen" and not percentile and not stops:
             per_panorama.append(per_panorama_table(view_rows, view_mean))
     views_text = ""
     if view_means:
@@ -310,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             "Views at other yaws, pitches (qwantani: 5–25° up, sky only) and fields of view\n"
             "(60/75/90°), rendered with the shared data's own tools:\n"
             "`bench/bench_lighting.py --render-views DIR [--seed N] [--per-panorama K]\n"
-            "[--panoramas DIR]`, then `--views DIR [DIR ...]`.\n\n"
+            "[--panoramas DIR] [--exposure-percentile P | --exposure-stops S]`, then\n"
+            "`--views DIR [DIR ...]`.\n\n"
             "* **shared panoramas**: seed 7 (5 per panorama) is the set development looked at;\n"
             "  seed 99 (8 per panorama) was rendered after the estimator's rules were chosen.\n"
             "* **unseen panoramas**: 17 HDR panoramas of other scenes, fetched by\n"
@@ -323,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
             "* **exposed for highlights**: the same views (same seeds) exposed as the shared\n"
             "  data's studio view is (`--exposure-percentile 99`: the 99th percentile of\n"
             "  luminance at 0.85, as a photographer protecting a sky or a backdrop would), a\n"
-            "  check that the estimate does not lean on the photo being metered to mid-grey.\n\n"
+            "  check that the estimate does not lean on the photo being metered to mid-grey.\n"
+            "* **+1 stop**: the same views exposed a stop brighter than metered\n"
+            "  (`--exposure-stops 1`), as a phone brightening a backlit subject would: a low\n"
+            "  sun's glare spreads and more of the sky clips.\n\n"
             f"{views_text}\n") if views_text else "\n"
         DOC.write_text(
             "# Lighting estimate: evaluation on the shared backgrounds\n\n"

@@ -61,3 +61,24 @@ def test_views_exposed_for_highlights_are_the_same_views_scaled(tmp_path):
         ratio = sh_b / sh_a
         assert np.allclose(ratio, ratio.flat[0], rtol=1e-6)
         assert ratio.flat[0] != pytest.approx(1.0, abs=0.05)
+
+
+def test_views_exposed_stops_over_are_the_same_views_brighter(tmp_path):
+    _sunny_panorama(tmp_path / "sunny.hdr")
+    panoramas = [("sunny", str(tmp_path / "sunny.hdr"))]
+    metered, over = tmp_path / "metered", tmp_path / "over"
+    bench.render_views(metered, per_panorama=2, seed=3, panoramas=panoramas)
+    bench.render_views(over, per_panorama=2, seed=3, panoramas=panoramas, exposure_stops=1.0)
+    for k in range(2):
+        a = json.loads((metered / f"x_sunny_{k}.json").read_text())
+        b = json.loads((over / f"x_sunny_{k}.json").read_text())
+        assert a["camera"] == b["camera"] and b["exposure_stops"] == 1.0
+        sh_a = np.array(a["sh_radiance_camera_frame_rgb_exposed"])
+        sh_b = np.array(b["sh_radiance_camera_frame_rgb_exposed"])
+        assert np.allclose(sh_b, 2.0 * sh_a, rtol=1e-6)
+        # unclipped pixels are twice as bright (8-bit sRGB: within its quantisation)
+        lum_a = _linear_luminance(metered / f"x_sunny_{k}.png")
+        lum_b = _linear_luminance(over / f"x_sunny_{k}.png")
+        unclipped = (lum_a > 0.005) & (lum_b < 0.9)
+        assert unclipped.mean() > 0.2
+        assert np.median(lum_b[unclipped] / lum_a[unclipped]) == pytest.approx(2.0, rel=0.03)
