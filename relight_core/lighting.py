@@ -26,7 +26,10 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    that is white in its core, blooms (bright pixels around it) and sits in open, smooth sky is
    a sun: it becomes the key light, its flux that of the blob at ``compact_gain`` × the clip
    level, at most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky
-   is the darker anti-solar one. A blob cut by the top of the frame but narrow is still a sun.
+   is the darker anti-solar one. A blob cut by the top of the frame but narrow is still a sun,
+   and its size is that of its white core (overexposed, its glare spreads in a coloured
+   fringe). A clear sky clipped in blue alone over much of the frame (a photo exposed brighter
+   than metered) gets its blue back from green × the unclipped sky's B / G and counts as sky.
    Sunlight's colour is not read from the clipped, sky-mixed pixels around it but from the
    atmosphere's extinction at its elevation (Rayleigh + aerosol, :func:`sunlight_colour`):
    white at noon, orange at sunrise.
@@ -76,6 +79,11 @@ class EstimatorParams:
     min_sky_fraction: float = 0.5    # clear sky in the top third that implies a hidden sun
     clear_sky_blueness: float = 0.4  # (B − R) / B of a clear daylight sky (linear; grey ≈ 0)
     sky_min_level: float = 0.25      # a sky lit by day is at least this × the photo's median
+    blue_clipped_sky_share: float = 0.1  # clear sky clipped in blue alone over this share of
+                                     # the frame (a photo exposed brighter than metered) is
+                                     # restored and fitted as sky; less is left out as unknown
+    sky_blue_to_green: float = 2.0   # a clear sky's linear B / G when the photo shows no
+                                     # unclipped clear sky to measure it (renders: 1.9–2.5)
     min_white_core: float = 0.1      # share of a sun's blob clipped in all three channels
     daylight_blueness: float = 0.2   # (B − R) / B of a bluish pixel (half a clear sky's)
     min_daylight_share: float = 0.05  # bluish share of a photo that shows daylight sky
@@ -532,6 +540,27 @@ def _white_core_areas(photo: np.ndarray, labels: np.ndarray, count: int,
     return np.bincount(labels[white], minlength=count + 1)[1:count + 1]
 
 
+def _restore_blue_clipped_sky(photo: np.ndarray,
+                              params: EstimatorParams) -> tuple[np.ndarray, np.ndarray]:
+    """Photo H×W×3 float32 linear → (photo with the blue of blue-clipped sky restored, mask of
+    the restored pixels H×W bool). A photo exposed brighter than metered clips a clear sky's
+    blue first; red and green still hold its gradient. Blue is restored as green × the B / G
+    of the photo's unclipped clear sky, so the sky fit sees the sky, not a hole in it."""
+    red, green, blue = photo[..., 0], photo[..., 1], photo[..., 2]
+    clip = params.clip_level
+    blue_only = (blue >= clip) & (green < clip) & (red < clip) & \
+        (1.0 - red / clip >= params.clear_sky_blueness)
+    if blue_only.mean() < params.blue_clipped_sky_share:
+        return photo, np.zeros_like(blue_only)
+    clean_sky = (blue < clip) & (_blueness(photo) >= params.clear_sky_blueness) & \
+        (green > 0.05)
+    ratio = float(np.median(blue[clean_sky] / green[clean_sky])) \
+        if clean_sky.sum() >= 100 else params.sky_blue_to_green
+    restored = photo.copy()
+    restored[..., 2] = np.where(blue_only, np.maximum(blue, green * max(ratio, 1.0)), blue)
+    return restored, blue_only
+
+
 def _clear_sky_mask(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> np.ndarray:
     """Pixels that look like clear daylight sky: smooth, not dark, and clearly blue (Rayleigh
     scattering makes a clear sky's linear red at most ~0.6 × its blue; overcast, haze, night
@@ -896,6 +925,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
     params = params or EstimatorParams()
     photo, gain = _as_metered(_prepare_photo(background_linear), params)
+    photo, sky_restored = _restore_blue_clipped_sky(photo, params)
     wrap = _Wrap.for_photo(photo, params)
     clipped, labels, areas, inside = _clipped_components(photo, params)
     pixel_sr = wrap.pixel_solid_angle()
@@ -914,7 +944,8 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     # only white (all-channel) clipping says the true value is well above 1
     diffuse_clipped = (photo.min(axis=2) >= params.clip_level) & ~key_mask
     ambient_photo[diffuse_clipped] *= _clip_gain(photo, clipped, params)
-    sky = _clear_sky_mask(photo, clipped, params)
+    # restored sky is still clipped for the blob tests above (its extent is what clipped)
+    sky = _clear_sky_mask(photo, clipped & ~sky_restored, params)
     _ground_below_horizon(ambient_photo, sky, params)
     notes: list[str] = []
 

@@ -448,6 +448,22 @@ def test_an_overexposed_sun_with_wide_glare_is_still_the_key_in_view():
     assert absolute <= 0.40 and angle <= 30, (absolute, scale_free, angle)
 
 
+@pytest.mark.parametrize("azimuth_deg, elevation_deg", [(180, 20), (120, 15)])
+def test_a_sky_clipped_in_blue_gives_the_metered_estimate(azimuth_deg, elevation_deg):
+    """A stop and a half over, a clear sky clips in blue over much of the frame while red and
+    green keep its gradient: restored, it is fitted as sky, and the hidden sun and the light
+    are those of the metered photo, in the brighter photo's units."""
+    pano = sunny_world(_sun_at(azimuth_deg, elevation_deg))
+    metered, exposure, _ = photograph(pano, pitch_deg=10)
+    over, over_exposure, _ = photograph(pano, pitch_deg=10, stops_under=-1.5)
+    red, green, blue = np.moveaxis(over, -1, 0)
+    assert np.mean((blue >= 0.97) & (green < 0.97) & (red < 0.97)) > 0.3  # the premise
+    env = lighting.estimate_environment(over)
+    reference = lighting.estimate_environment(metered).sh * (over_exposure / exposure)
+    absolute, scale_free, angle = irradiance_errors(env.sh, reference)
+    assert absolute < 0.05 and angle < 3, (absolute, scale_free, angle)
+
+
 def test_unseen_half_is_left_right_symmetric_where_the_front_is_not():
     """A photo bright on its left, dark on its right: the front keeps that, but behind the
     camera nothing says which side is which, so the back is the same left and right."""
