@@ -42,7 +42,8 @@ FACE_FEATHER_FRACTION = 0.12   # face → body blend width, fraction of the face
 FACE_SMOOTH_FRACTION = 0.02   # blur of the rasterised mesh normals, fraction of the face width
 FACE_LIFT_PERCENTILE = 75      # face depth sits above the hair around it on 75 % of its border
 HEIGHT_SEAM_SMOOTH_FRACTION = 0.03  # blur of the height field (shadows), fraction of face width
-THICKNESS_WINDOW_FRACTION = 0.12  # window (of the long side) over which local thickness is taken
+THICKNESS_LEVELS = 16           # radii (1 px to the cap, geometric) of the local-thickness map
+THICKNESS_SMOOTH_FRACTION = 0.02  # blur of the local thickness, fraction of the long side
 HEIGHT_SMOOTH_FRACTION = 0.01
 HEAD_RADIUS_PER_FACE_WIDTH = 0.6
 
@@ -79,9 +80,10 @@ def normals_from_height(height: np.ndarray) -> np.ndarray:
 def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) -> np.ndarray:
     """Alpha (H, W) → height field (H, W) px of a body with rounded edges.
 
-    At distance d inside the silhouette, with local thickness R (the largest distance nearby,
-    at most ``max_radius_px``: a torso is flatter than it is wide), the height is
-    sqrt(d (2R − d)) up to d = R, then R: a circle's profile, vertical at the edge, flat inside.
+    At distance d inside the silhouette, with local thickness R (the radius of the largest
+    disc inside the silhouette that covers the point, at most ``max_radius_px``: a torso is
+    flatter than it is wide), the height is sqrt(d (2R − d)) up to d = R, then R: a circle's
+    profile, vertical at the edge, flat inside, with no crease where it levels off.
     """
     mask = (alpha >= 0.5).astype(np.uint8)
     if not mask.any():
@@ -91,18 +93,38 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
     long_side = max(alpha.shape)
-    window = max(3, int(THICKNESS_WINDOW_FRACTION * long_side) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
-    thickness = _smooth_blur(cv2.dilate(distance, kernel), window / 4)
     if max_radius_px is None:
         max_radius_px = 0.1 * long_side
-    thickness = np.minimum(thickness, max_radius_px)
+    thickness = _local_thickness(distance, max_radius_px)
+    # smoothed inside the silhouette only (outside is 0 and would thin the rim)
+    sigma = max(1.0, THICKNESS_SMOOTH_FRACTION * long_side)
+    inside = mask.astype(np.float32)
+    thickness = (_smooth_blur(thickness * inside, sigma)
+                 / np.maximum(_smooth_blur(inside, sigma), 1e-6))
+    thickness = np.maximum(thickness, 1.0)
     d = np.minimum(distance, thickness)
     height = np.sqrt(np.maximum(d * (2.0 * thickness - d), 0.0))
     # soft alpha (hair strands) keeps a thin edge instead of a cliff
     sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
     height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
     return height * (alpha > 0).astype(np.float32)
+
+
+def _local_thickness(distance: np.ndarray, max_radius_px: float) -> np.ndarray:
+    """Distance to the silhouette edge (H, W) float32 px → local thickness (H, W) float32 px:
+    the radius of the largest disc inside the silhouette covering each point, at most
+    ``max_radius_px``, in ``THICKNESS_LEVELS`` steps. A wide body gets the full radius right
+    up to its edge (a windowed maximum of the distance grows with depth instead, making the
+    rim a cone that creases where it meets the cap); a strand gets its own half-width."""
+    thickness = np.zeros_like(distance)
+    for radius in np.geomspace(1.0, max_radius_px, THICKNESS_LEVELS):
+        centres = distance >= radius
+        if not centres.any():
+            break
+        # a point is covered by a disc of this radius if a centre lies within the radius
+        to_centre = cv2.distanceTransform((~centres).astype(np.uint8), cv2.DIST_L2, 5)
+        thickness[(to_centre <= radius) & (distance > 0)] = radius
+    return thickness
 
 
 def _smooth_blur(values: np.ndarray, sigma: float) -> np.ndarray:

@@ -69,3 +69,22 @@ def test_inflated_disc_is_a_dome():
     assert normals[100, 100, 2] > 0.99
     assert normals[100, 22, 0] < -0.7 and normals[100, 178, 0] > 0.7  # left / right rims
     assert normals[22, 100, 1] > 0.7 and normals[178, 100, 1] < -0.7  # top / bottom (y up)
+
+
+def test_wide_body_has_a_round_rim_without_a_crease():
+    """A body far wider than the cap (a torso cut by the frame's bottom): across its side the
+    height is a circle of the capped radius, so the normal turns smoothly from sideways to
+    frontal. A local thickness that grows with depth instead made the rim a 45° cone that
+    creased where it met the flat top: a hard line of light down the shirt in the demo."""
+    radius = 60
+    alpha = np.zeros((300, 400), np.float32)
+    alpha[40:, 50:350] = 1.0
+    normals = geometry.normals_from_height(geometry.inflate_silhouette(alpha, radius))
+    across = normals[250, 50:50 + 2 * radius, 0]  # from the left edge inward
+    assert across[2] < -0.8  # sideways at the edge
+    assert abs(normals[250, 200, 0]) < 0.02  # frontal in the middle
+    # a circle of radius R: the normal's x is −(R − d)/R at depth d, reaching 0 (frontal) at
+    # d = R with no step (the cone held −0.72 to d ≈ R/2, then dropped)
+    depth = np.arange(across.size) + 0.5
+    circle = -np.clip((radius - depth) / radius, 0.0, 1.0)
+    assert np.max(np.abs(across - circle)[4:]) < 0.08
