@@ -95,9 +95,18 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     long_side = max(alpha.shape)
     if max_radius_px is None:
         max_radius_px = 0.1 * long_side
-    thickness = _local_thickness(distance, max_radius_px)
-    # smoothed inside the silhouette only (outside is 0 and would thin the rim)
+    # smoothed inside the silhouette only (outside is 0 and would thin the rim); being
+    # smoothed, it is found at up to 1/4 of the size (a third of the time at 1 MP)
     sigma = max(1.0, THICKNESS_SMOOTH_FRACTION * long_side)
+    factor = int(min(4, sigma // 4))
+    if factor >= 2:
+        height_px, width_px = distance.shape
+        small = cv2.resize(distance, (max(1, width_px // factor), max(1, height_px // factor)),
+                           interpolation=cv2.INTER_AREA) / factor
+        thickness = cv2.resize(_local_thickness(small, max_radius_px / factor) * factor,
+                               (width_px, height_px), interpolation=cv2.INTER_LINEAR)
+    else:
+        thickness = _local_thickness(distance, max_radius_px)
     inside = mask.astype(np.float32)
     thickness = (_smooth_blur(thickness * inside, sigma)
                  / np.maximum(_smooth_blur(inside, sigma), 1e-6))
