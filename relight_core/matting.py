@@ -222,7 +222,9 @@ def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.nd
     if not joined.any():
         return trimap
     opened = trimap.copy()
-    opened[(cv2.dilate(joined.astype(np.uint8), _disk(3)) > 0) & (trimap >= 0.99)] = 0.5
+    # a band's width of the person around it turns unknown: the wall also shows between the
+    # strands next to the strip, which only the solve can open (3 px left a cream ghost)
+    opened[(cv2.dilate(joined.astype(np.uint8), _disk(band)) > 0) & (trimap >= 0.99)] = 0.5
     opened[cv2.erode(joined.astype(np.uint8), _disk(1)) > 0] = 0.0
     return opened
 
