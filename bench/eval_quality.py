@@ -130,7 +130,8 @@ class Stages:
         return self.modules["shading"].LightMaps.from_environment(environment)
 
     def shade(self, albedo: np.ndarray, normals: np.ndarray, height: np.ndarray, maps,
-              shadows: bool = True, opaque: bool = True) -> np.ndarray:
+              shadows: bool = True, opaque: bool = True,
+              alpha: np.ndarray | None = None) -> np.ndarray:
         """Surface.render + compose as pipeline.py calls them (no face: skin weight 0,
         strength 1, rotation 0, keep_original 0) → relit H×W×3 linear.
 
@@ -138,8 +139,13 @@ class Stages:
         nothing (cast shadows off, to compare with the reference's local shading);
         ``opaque=True`` sets the edge translucency (back-light rim) to 0, as the truth is an
         opaque Lambertian object; the pipeline row keeps the stage's own default.
+        ``alpha`` given: the specular is modulated by ``specular_texture`` as pipeline.py does.
         """
         diffuse, specular = self.shade_components(normals, height, maps, shadows, opaque)
+        if alpha is not None:
+            no_skin = np.zeros(normals.shape[:2], np.float32)
+            texture = self.modules["shading"].specular_texture(albedo, alpha, no_skin)
+            specular = specular * texture[..., None]
         unused = np.ones(normals.shape[:2], np.float32)
         return self.modules["shading"].compose(albedo, albedo, diffuse, specular, unused, 0.0)[2]
 
@@ -280,8 +286,10 @@ def relight_variants(stages: Stages, subject: synthetic.Subject, source: synthet
     background = as_host_stores(target.background)
     variants: dict[str, tuple] = {}
 
-    def shaded(name, albedo, normals, alpha, height, light, shadows, opaque=True):
-        relit = stages.shade(albedo, normals, height, maps[light], shadows, opaque)
+    def shaded(name, albedo, normals, alpha, height, light, shadows, opaque=True,
+               textured=False):
+        relit = stages.shade(albedo, normals, height, maps[light], shadows, opaque,
+                             alpha if textured else None)
         variants[name] = (relit, stages.composite(relit, alpha, background))
 
     if maps:
@@ -293,7 +301,7 @@ def relight_variants(stages: Stages, subject: synthetic.Subject, source: synthet
                prepared.height_true_matte, "true", True)
         shaded("est_albedo", prepared.albedo_true_inputs, *truth[1:], "true", False)
         shaded("pipeline", prepared.albedo, prepared.geometry.normals, prepared.alpha,
-               prepared.geometry.height, "estimated", True, opaque=False)
+               prepared.geometry.height, "estimated", True, opaque=False, textured=True)
     variants["paste"] = (prepared.foreground,
                          baselines.over(prepared.foreground, prepared.alpha, background))
     transferred = baselines.reinhard_transfer(prepared.foreground, prepared.alpha, background)

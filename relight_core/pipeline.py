@@ -30,7 +30,7 @@ from . import albedo as albedo_stage
 from . import composite as composite_stage
 from . import envmap, geometry, io, matting
 from .io import RelightError
-from .shading import LightMaps, Surface, compose
+from .shading import LightMaps, Surface, compose, specular_texture
 
 __all__ = ["Settings", "Layers", "Relighter", "RelightError"]
 
@@ -260,9 +260,11 @@ class Relighter:
             self.original_shading = cv2.resize(shading_work, (width, height),
                                                interpolation=cv2.INTER_LINEAR)
         self.albedo = albedo_stage.albedo_from_shading(foreground, self.original_shading)
+        skin = _resize(self.geometry.face_weight, height, width)
         self._sized[(height, width)] = {
             "alpha": alpha, "foreground": foreground, "albedo": self.albedo,
             "original_shading": self.original_shading,
+            "specular_texture": specular_texture(self.albedo, alpha, skin),
         }
         self._stage("albedo", start)
         self._prepared = True
@@ -370,6 +372,7 @@ class Relighter:
             normals = _resize(render_normals, out_h, out_w)
             _normalize_in_bands(normals)
             normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
+        specular = specular * arrays["specular_texture"][..., None]
         shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
                                            specular, arrays["original_shading"],
                                            settings.keep_original)

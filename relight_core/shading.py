@@ -30,6 +30,9 @@ what depends on the key direction (shadows, cosine, rim) is cached per direction
   of a backlit portrait, which a camera-facing normal map alone can never receive.
 * specular = amount · Fresnel(n·v) · Σ_k w_k(pixel) · M_k(r), r the mirror direction of the view
   vector, M_k the Phong-prefiltered maps: sharp lobes on skin, broad ones on hair and cloth.
+  Hair and cloth reflect it strand by strand: ``specular_texture`` (their albedo over its
+  local mean) modulates it there, so a sheen over dark hair shows the strands instead of a
+  smooth sheet washing them out.
 
 ``compose(albedo, foreground, shading, specular, original_shading, keep_original)``
 → (shading_layer, specular_layer, relit) with relit = albedo × shading_layer + specular_layer
@@ -45,6 +48,7 @@ import cv2
 import numpy as np
 
 from . import envmap
+from .geometry import _smooth_blur
 
 SPECULAR_EXPONENTS = (1.0, 16.0, 32.0, 64.0)
 SPECULAR_MAP_HEIGHT = 64  # rows of every light map (2.8° texels: the n = 64 lobe spans ~6)
@@ -54,6 +58,9 @@ FRESNEL_F0 = 0.04          # dielectric (skin, hair, cloth) reflectance at norma
 FRESNEL_GRAZING = 0.35     # rough surfaces never reach the mirror limit of 1 at grazing angles
 SPECULAR_GAIN = 2.0        # shininess 1 → twice a plain dielectric's reflection
 NON_SKIN_SPECULAR = 0.5    # hair and cloth are rougher and less glossy than skin
+SPECULAR_TEXTURE_SIGMA = 0.01  # local mean for the specular texture, of the long side: finer
+                               # than the shading, coarser than strands and threads
+SPECULAR_TEXTURE_MAX = 3.0     # a bright strand on dark hair catches at most this × the sheen
 SHADOW_MAX_SIDE = 384      # shadow maps are computed at this size and upsampled
 SHADOW_REACH = 0.45        # fraction of the long side a shadow may be cast across
 SHADOW_STEPS = 22
@@ -372,6 +379,25 @@ class Surface:
             specular[box] = (rough_box + self.skin3[box] * (glossy_part[box] - rough_box)
                              ) * self.reflectance[box]
         return specular
+
+
+def specular_texture(albedo: np.ndarray, alpha: np.ndarray, skin_weight: np.ndarray
+                     ) -> np.ndarray:
+    """How much of the smooth specular lobe each pixel reflects, (H, W) float32, locally ~1.
+
+    ``albedo`` (H, W, 3) float32 linear; ``alpha`` (H, W) and ``skin_weight`` (H, W) in [0, 1].
+    On hair and cloth: the albedo's luminance over its local mean inside the person (bright
+    strands and threads catch the sheen, the gaps between them do not), at most
+    ``SPECULAR_TEXTURE_MAX``; on skin 1 (its glossy lobe is the skin's own).
+    """
+    luminance = albedo @ envmap.LUMINANCE
+    inside = (alpha > 0).astype(np.float32)
+    sigma = max(1.0, SPECULAR_TEXTURE_SIGMA * max(alpha.shape))
+    local_mean = (_smooth_blur(luminance * inside, sigma)
+                  / np.maximum(_smooth_blur(inside, sigma), 1e-6))
+    texture = np.clip(luminance / np.maximum(local_mean, 1e-4), 0.0, SPECULAR_TEXTURE_MAX)
+    skin = np.clip(skin_weight, 0.0, 1.0)
+    return (skin + (1.0 - skin) * texture).astype(np.float32)
 
 
 def compose(albedo: np.ndarray, foreground: np.ndarray, shading: np.ndarray,

@@ -140,6 +140,27 @@ def test_specular_lobes_and_weights():
     assert shiny[inside].max() > dull[inside].max()
 
 
+def test_specular_texture_follows_strands_on_hair_and_leaves_skin_alone():
+    """Dark hair with brighter strands: the sheen goes to the strands (a smooth sheet over
+    the hair washed them out), its local mean stays ~1; skin keeps its own lobe (1)."""
+    height, width = 120, 200
+    albedo = np.full((height, width, 3), 0.05, np.float32)  # dark hair
+    albedo[:, ::4] = 0.15  # every fourth column a brighter strand
+    albedo[:, 100:] = 0.4  # the face
+    alpha = np.ones((height, width), np.float32)
+    alpha[:, :10] = 0.0  # background: no say in the hair's mean
+    skin = np.zeros((height, width), np.float32)
+    skin[:, 110:] = 1.0
+    texture = shading.specular_texture(albedo, alpha, skin)
+    assert texture.dtype == np.float32 and texture.shape == (height, width)
+    hair = texture[:, 30:80]
+    strands, gaps = hair[:, 2::4], hair[:, 3::4]
+    assert strands.mean() > 1.5 and gaps.mean() < 0.7
+    assert hair.mean() == pytest.approx(1.0, abs=0.1)
+    assert np.all(texture[:, 110:] == 1.0)
+    assert texture.max() <= shading.SPECULAR_TEXTURE_MAX
+
+
 @pytest.mark.parametrize("keep", [0.0, 0.4, 1.0])
 def test_layers_rebuild_relit_exactly(keep):
     rng = np.random.default_rng(1)
