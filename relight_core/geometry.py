@@ -95,9 +95,21 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     long_side = max(alpha.shape)
     if max_radius_px is None:
         max_radius_px = 0.1 * long_side
-    # smoothed inside the silhouette only (outside is 0 and would thin the rim); being
-    # smoothed, it is found at up to 1/4 of the size (a third of the time at 1 MP)
-    sigma = max(1.0, THICKNESS_SMOOTH_FRACTION * long_side)
+    thickness = _smooth_local_thickness(distance, mask, max_radius_px,
+                                        max(1.0, THICKNESS_SMOOTH_FRACTION * long_side))
+    d = np.minimum(distance, thickness)
+    height = np.sqrt(np.maximum(d * (2.0 * thickness - d), 0.0))
+    # soft alpha (hair strands) keeps a thin edge instead of a cliff
+    sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
+    height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
+    return height * (alpha > 0).astype(np.float32)
+
+
+def _smooth_local_thickness(distance: np.ndarray, mask: np.ndarray, max_radius_px: float,
+                            sigma: float) -> np.ndarray:
+    """Local thickness (H, W) float32 px, at least 1, blurred by ``sigma`` px inside the
+    silhouette ``mask`` (H, W) uint8 only (outside is 0 and would thin the rim). Being
+    blurred, it is found at up to 1/4 of the size (inflation at 1 MP: 101 → 45 ms)."""
     factor = int(min(4, sigma // 4))
     if factor >= 2:
         height_px, width_px = distance.shape
@@ -110,13 +122,7 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     inside = mask.astype(np.float32)
     thickness = (_smooth_blur(thickness * inside, sigma)
                  / np.maximum(_smooth_blur(inside, sigma), 1e-6))
-    thickness = np.maximum(thickness, 1.0)
-    d = np.minimum(distance, thickness)
-    height = np.sqrt(np.maximum(d * (2.0 * thickness - d), 0.0))
-    # soft alpha (hair strands) keeps a thin edge instead of a cliff
-    sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
-    height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
-    return height * (alpha > 0).astype(np.float32)
+    return np.maximum(thickness, 1.0)
 
 
 def _local_thickness(distance: np.ndarray, max_radius_px: float) -> np.ndarray:
