@@ -981,6 +981,9 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     if gain != 1.0:
         notes.append(f"photo {math.log2(gain):.1f} stops darker than metered: estimated as if "
                      "metered, then scaled back")
+    if sky_restored.any():
+        notes.append(f"clear sky clipped in blue over {sky_restored.mean():.0%} of the photo: "
+                     "its blue restored from green")
     env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)
     return rotated(scaled(env, 1.0 / gain) if gain != 1.0 else env, rotate_deg)
 

@@ -459,6 +459,9 @@ def test_a_sky_clipped_in_blue_gives_the_metered_estimate(azimuth_deg, elevation
     red, green, blue = np.moveaxis(over, -1, 0)
     assert np.mean((blue >= 0.97) & (green < 0.97) & (red < 0.97)) > 0.3  # the premise
     env = lighting.estimate_environment(over)
+    assert any("clipped in blue" in note for note in env.notes), env.notes
+    assert not any("clipped in blue" in note
+                   for note in lighting.estimate_environment(metered).notes)
     reference = lighting.estimate_environment(metered).sh * (over_exposure / exposure)
     absolute, scale_free, angle = irradiance_errors(env.sh, reference)
     assert absolute < 0.05 and angle < 3, (absolute, scale_free, angle)
