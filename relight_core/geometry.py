@@ -119,10 +119,7 @@ def _smooth_local_thickness(distance: np.ndarray, mask: np.ndarray, max_radius_p
                                (width_px, height_px), interpolation=cv2.INTER_LINEAR)
     else:
         thickness = _local_thickness(distance, max_radius_px)
-    inside = mask.astype(np.float32)
-    thickness = (_smooth_blur(thickness * inside, sigma)
-                 / np.maximum(_smooth_blur(inside, sigma), 1e-6))
-    return np.maximum(thickness, 1.0)
+    return np.maximum(masked_blur(thickness, mask.astype(np.float32), sigma), 1.0)
 
 
 def _local_thickness(distance: np.ndarray, max_radius_px: float) -> np.ndarray:
@@ -156,6 +153,12 @@ def _smooth_blur(values: np.ndarray, sigma: float) -> np.ndarray:
     small = cv2.resize(values, small_size, interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def masked_blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """(H, W) float32 values blurred by ``sigma`` px over where ``weight`` (H, W) float32 in
+    [0, 1] holds them only: what lies outside (weight 0) neither dims nor brightens the edge."""
+    return _smooth_blur(values * weight, sigma) / np.maximum(_smooth_blur(weight, sigma), 1e-6)
 
 
 def _vertex_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -327,9 +330,7 @@ def person_geometry(alpha: np.ndarray, landmarks_list: list[np.ndarray]) -> Geom
         # the mesh's border meets the inflated hair at a slope: soften the seam (and the mesh's
         # small folds) so a grazing light does not trace them as shadow lines
         sigma = HEIGHT_SEAM_SMOOTH_FRACTION * max(face_widths)
-        weight = (alpha > 0).astype(np.float32)
-        height = (_smooth_blur(height * weight, sigma)
-                  / np.maximum(_smooth_blur(weight, sigma), 1e-6))
+        height = masked_blur(height, (alpha > 0).astype(np.float32), sigma)
     outside = alpha <= 0
     normals[outside] = (0.0, 0.0, 1.0)
     height = np.where(outside, 0.0, np.maximum(height, 0.0)).astype(np.float32)

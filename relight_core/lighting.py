@@ -533,10 +533,9 @@ def _clipped_components(photo: np.ndarray, params: EstimatorParams):
     return clipped.astype(bool), labels, stats[:, cv2.CC_STAT_AREA], inside
 
 
-def _white_core_areas(photo: np.ndarray, labels: np.ndarray, count: int,
-                      params: EstimatorParams) -> np.ndarray:
-    """Pixels of each clipped blob (labels 1..count) clipped in every channel."""
-    white = photo.min(axis=2) >= params.clip_level
+def _white_core_areas(white: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Pixels of each clipped blob (labels 1..count) that ``white`` (H, W) bool marks as
+    clipped in every channel."""
     return np.bincount(labels[white], minlength=count + 1)[1:count + 1]
 
 
@@ -932,7 +931,8 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     # a source wholly in view; clipped areas running off the frame are sky or windows. Its
     # size is that of its white (all-channel clipped) core: a brighter exposure widens a
     # sun's glare mostly in a fringe where only some channels clip
-    core_areas = _white_core_areas(photo, labels, len(areas), params)
+    white = photo.min(axis=2) >= params.clip_level
+    core_areas = _white_core_areas(white, labels, len(areas))
     compact = [i for i in range(len(areas))
                if inside[i] and core_areas[i] * pixel_sr < params.compact_max_sr]
     key_label = (max(compact, key=lambda i: areas[i]) + 1) if compact else 0
@@ -942,7 +942,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
 
     ambient_photo = photo.copy()
     # only white (all-channel) clipping says the true value is well above 1
-    diffuse_clipped = (photo.min(axis=2) >= params.clip_level) & ~key_mask
+    diffuse_clipped = white & ~key_mask
     ambient_photo[diffuse_clipped] *= _clip_gain(photo, clipped, params)
     # restored sky is still clipped for the blob tests above (its extent is what clipped)
     sky = _clear_sky_mask(photo, clipped & ~sky_restored, params)

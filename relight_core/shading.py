@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from . import envmap
-from .geometry import _smooth_blur
+from .geometry import masked_blur
 
 SPECULAR_EXPONENTS = (1.0, 16.0, 32.0, 64.0)
 SPECULAR_MAP_HEIGHT = 64  # rows of every light map (2.8° texels: the n = 64 lobe spans ~6)
@@ -391,10 +391,8 @@ def specular_texture(albedo: np.ndarray, alpha: np.ndarray, skin_weight: np.ndar
     ``SPECULAR_TEXTURE_MAX``; on skin 1 (its glossy lobe is the skin's own).
     """
     luminance = albedo @ envmap.LUMINANCE
-    inside = (alpha > 0).astype(np.float32)
     sigma = max(1.0, SPECULAR_TEXTURE_SIGMA * max(alpha.shape))
-    local_mean = (_smooth_blur(luminance * inside, sigma)
-                  / np.maximum(_smooth_blur(inside, sigma), 1e-6))
+    local_mean = masked_blur(luminance, (alpha > 0).astype(np.float32), sigma)
     texture = np.clip(luminance / np.maximum(local_mean, 1e-4), 0.0, SPECULAR_TEXTURE_MAX)
     skin = np.clip(skin_weight, 0.0, 1.0)
     return (skin + (1.0 - skin) * texture).astype(np.float32)
