@@ -18,15 +18,11 @@ TOP=/var/tmp/relight-rehearse
 BASE="$TOP/$SUITE-base"
 RUN="$TOP/$SUITE-run"
 
-unmount_under() {  # deepest first; lazily as a last resort so a busy mount never blocks
-  findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r target; do
-    umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
-  done || true  # (grep finds nothing when nothing is mounted)
-}
+. "$REPO/.ci/chroot.sh"
 
 if [ ! -f "$BASE/.relight-base-ready" ]; then
   command -v debootstrap >/dev/null || { apt-get update -q; apt-get install -y -q debootstrap; }
-  unmount_under "$BASE"
+  chroot_unmount "$BASE"
   rm -rf --one-file-system "$BASE"
   mkdir -p "$TOP"
   # debootstrap names only released suites; testing's codename uses unstable's script
@@ -34,28 +30,21 @@ if [ ! -f "$BASE/.relight-base-ready" ]; then
   [ -e "/usr/share/debootstrap/scripts/$SUITE" ] || script=(/usr/share/debootstrap/scripts/sid)
   debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$BASE" \
     http://deb.debian.org/debian "${script[@]}"
-  printf '#!/bin/sh\nexit 101\n' >"$BASE/usr/sbin/policy-rc.d"; chmod +x "$BASE/usr/sbin/policy-rc.d"
+  chroot_no_daemons "$BASE"
   # A mirror behind a caching proxy may serve testing's Release after its Valid-Until date.
   echo 'Acquire::Check-Valid-Until "false";' >"$BASE/etc/apt/apt.conf.d/99relight-rehearsal"
   touch "$BASE/.relight-base-ready"
 fi
 
-unmount_under "$RUN"
+chroot_unmount "$RUN"
 rm -rf --one-file-system "$RUN"
 cp -a "$BASE" "$RUN"
-trap 'unmount_under "$RUN"' EXIT
-# The host's extra CAs (a TLS-intercepting proxy may sit in front of the registries).
-if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-  cp /usr/local/share/ca-certificates/*.crt "$RUN/usr/local/share/ca-certificates/"
-  chroot "$RUN" update-ca-certificates >/dev/null 2>&1 || true
-fi
+trap 'chroot_unmount "$RUN"' EXIT
+chroot_trust_host_cas "$RUN"
 cp /etc/resolv.conf "$RUN/etc/resolv.conf" 2>/dev/null || true
 mkdir -p "$RUN/work/shared"
 git clone -q "$REPO" "$RUN/work/main"
 mount --bind "$SHARED" "$RUN/work/shared"
-mount -t proc proc "$RUN/proc"
-mount -t sysfs -o ro sysfs "$RUN/sys"
-mount --rbind /dev "$RUN/dev"; mount --make-rslave "$RUN/dev"
-mount -t tmpfs tmpfs "$RUN/tmp"
+chroot_mount "$RUN"
 chroot "$RUN" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root CI=true \
   /bin/bash -c 'cd /work/main && echo "rehearsal on Debian $(cat /etc/debian_version)" && bash .ci/run'

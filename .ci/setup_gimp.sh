@@ -45,25 +45,11 @@ fi
 R="${RELIGHT_GIMP_ROOT:-/var/cache/relight-ci/trixie-root}"
 READY="$R/.relight-gimp-ready"
 
-mounted_under_root() { findmnt -rn -o TARGET | grep -q "^$R/" ; }
-
-unmount_root() {
-  # Deepest first; lazy as a last resort so a busy mount never blocks the next run.
-  local target
-  findmnt -rn -o TARGET | grep "^$R/" | sort -r | while read -r target; do
-    umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
-  done || true  # (grep finds nothing when nothing is mounted)
-}
-
-mount_root() {
-  mount -t proc proc "$R/proc"
-  mount -t sysfs -o ro sysfs "$R/sys"
-  mount --rbind /dev "$R/dev"; mount --make-rslave "$R/dev"
-  mount -t tmpfs tmpfs "$R/tmp"
-}
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/chroot.sh"
+unmount_root() { chroot_unmount "$R"; }
 
 root_apt_install() {
-  mount_root
+  chroot_mount "$R"
   chroot "$R" apt-get update -q
   chroot "$R" apt-get install -y -q --no-install-recommends "$@"
   unmount_root
@@ -85,17 +71,13 @@ trap unmount_root EXIT
 if [ -d "$R" ]; then
   # An unfinished root from an interrupted run: never delete through live bind mounts.
   unmount_root
-  if mounted_under_root; then echo "setup_gimp: $R still has mounts; not removing it" >&2; exit 1; fi
+  if chroot_mounted "$R"; then echo "setup_gimp: $R still has mounts; not removing it" >&2; exit 1; fi
   rm -rf --one-file-system "$R"
 fi
 mkdir -p "$(dirname "$R")"
 debootstrap --variant=minbase --include=ca-certificates trixie "$R" http://deb.debian.org/debian
-printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"
-# The host's extra CAs (a TLS-intercepting proxy may sit in front of the registries).
-if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-  cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/"
-  chroot "$R" update-ca-certificates >/dev/null
-fi
+chroot_no_daemons "$R"
+chroot_trust_host_cas "$R"
 root_apt_install "${GIMP_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
 chroot "$R" apt-get clean
 chroot "$R" gimp-console-3 --version
