@@ -164,6 +164,42 @@ def test_wall_carried_to_the_frame_edge_opens_but_a_shirt_at_the_bottom_does_not
     assert (trimap == matting.trimap_from_mask(mask, 6, 3)).all()  # not modified in place
 
 
+def test_band_cut_by_the_frame_gets_its_outer_edge_back_but_a_crossing_does_not():
+    """The person's side runs 3 px from the right edge (the band, 6 px, is cut by the frame
+    over 120 rows): there the edge pixels the mask puts outside become background. Where the
+    contour crosses the left edge (a shoulder cut by the frame) and along the bottom, nothing
+    changes."""
+    mask = np.zeros((200, 200), np.float32)
+    mask[40:160, 20:197] = 1.0  # the right side 3 px from the frame's right edge
+    mask[120:, :20] = 1.0  # a shoulder out through the left edge below y = 120
+    mask[160:, :] = 1.0  # the body, cut by the bottom edge
+    trimap = matting.trimap_from_mask(mask, 6, 3)
+    assert (trimap[50:150, -1] == 0.5).all()  # the band reaches the frame: no outer edge
+    closed = matting.close_cut_band(trimap, mask)
+    assert (closed[50:150, -1] == 0.0).all()  # the band's outer edge, back at the frame
+    assert (closed[50:150, -3:-1] == 0.5).all()  # inside it still unknown, for the solve
+    assert (closed[:, 0] == trimap[:, 0]).all()  # the shoulder's crossing (~12 px): unchanged
+    assert (closed[-1] == trimap[-1]).all() and (closed[:, 1:-1] == trimap[:, 1:-1]).all()
+    assert (trimap[50:150, -1] == 0.5).all()  # not modified in place
+
+
+def test_portrait_wall_beside_hair_along_the_frame_edge_is_background():
+    """Portrait 05 (the demo): lower right, the hair runs along the frame's edge with a
+    strip of shadowed wall the colour of its highlights between them; the segmentation
+    puts the strip outside (mask ≈ 0.4) but its band reached the frame, and the solve left
+    it 62 % opaque, a grey haze in every composite."""
+    from relight_core import detect
+
+    image = io.read_image(PORTRAIT)[..., :3]
+    mask = detect.person_mask(io.to_srgb8(image))
+    alpha, _ = matting.matte(image, mask)
+    strip = np.zeros(alpha.shape, bool)
+    strip[530:600, -8:] = True
+    assert mask[strip].mean() < 0.5
+    assert alpha[strip].mean() < 0.3  # was 0.62
+    assert alpha[400, 200] > 0.99 and alpha[760, 350] > 0.99  # hair and shirt stay opaque
+
+
 def test_portrait_wall_strip_at_the_frame_edge_is_background():
     """Portrait 05: the segmentation carries the white wall left of the hair down to the
     shirt; the matte leaves it out now (it was opaque, a cream strip in every composite)."""
