@@ -71,6 +71,29 @@ def test_inflated_disc_is_a_dome():
     assert normals[22, 100, 1] > 0.7 and normals[178, 100, 1] < -0.7  # top / bottom (y up)
 
 
+def test_gap_between_clumps_does_not_run_inward_as_a_valley():
+    """A 4 px gap cut 55 px into a round head of hair from its crown: the rim beside the gap
+    turns sideways, but 80 px past the gap's end the surface is the un-gapped one (the plain
+    distance to the edge carried the gap inward as a valley: height 6.5 px lower, normals
+    turned 19°, a ray of shading in a sunburst on the crown under a hard light)."""
+    def head(gap: bool) -> np.ndarray:
+        alpha = np.zeros((400, 400), np.float32)
+        cv2.circle(alpha, (200, 220), 160, 1.0, -1)
+        if gap:
+            alpha[55:110, 198:202] = 0.0
+        return alpha
+
+    plain = geometry.inflate_silhouette(head(False), 120)
+    gapped = geometry.inflate_silhouette(head(True), 120)
+    row = 190  # 80 px below the gap's end
+    assert plain[row, 200] - gapped[row, 200] < 2.0
+    turned = np.einsum("ij,ij->i", geometry.normals_from_height(plain)[row, 185:216],
+                       geometry.normals_from_height(gapped)[row, 185:216])
+    assert np.degrees(np.arccos(np.clip(turned, -1, 1))).max() < 5.0
+    beside = geometry.normals_from_height(gapped)[80, 196]  # the left clump faces the gap
+    assert beside[0] > 0.5
+
+
 def test_wide_body_has_a_round_rim_without_a_crease():
     """A body far wider than the cap (a torso cut by the frame's bottom): across its side the
     height is a circle of the capped radius, so the normal turns smoothly from sideways to
