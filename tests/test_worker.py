@@ -267,6 +267,38 @@ def test_cancel_a_long_prepare(session, tmp_path):
     assert worker_fakes.Relighter.prepared_count == 0
 
 
+def test_worker_process_stops_its_job_and_exits_when_the_host_goes_away(tmp_path):
+    """GIMP's Cancel ends the plug-in (GIMP kills its process), and a host may crash: the
+    pipe to the worker closes mid-job. The worker process must then cancel the job and exit
+    within seconds, not run it to the end as an orphan (this prepare would take 60 s)."""
+    _, descriptor = portrait_u8(tmp_path)
+    serve = ("import sys, worker_fakes\n"
+             "from relight_core import worker\n"
+             "worker_fakes.Relighter.prepare_seconds = 60.0\n"
+             "out = worker.claim_stdout()\n"
+             "sys.exit(worker.Worker(sys.stdin.buffer, out, engine=worker_fakes.engine).serve())")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO)]))
+    process = subprocess.Popen([sys.executable, "-c", serve], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert json.loads(process.stdout.readline())["type"] == "hello"
+        process.stdin.write(json.dumps({"id": "long", "op": "prepare",
+                                        "portrait": descriptor}).encode() + b"\n")
+        process.stdin.flush()
+        message = json.loads(process.stdout.readline())
+        assert message["id"] == "long" and message["type"] == "progress"  # it is running
+        started = time.monotonic()
+        process.stdin.close()  # the host is gone
+        assert process.wait(timeout=15) == 0
+        assert time.monotonic() - started < 10
+        rest = [json.loads(line) for line in process.stdout.read().splitlines()]
+        assert rest and rest[-1]["id"] == "long" and rest[-1]["code"] == "cancelled"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_cache_evicts_the_oldest(tmp_path):
     worker_fakes.Relighter.prepare_seconds = 0.0
     s = Session(cache_size=1)
