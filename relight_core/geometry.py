@@ -98,6 +98,9 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     long_side = max(alpha.shape)
     if max_radius_px is None:
         max_radius_px = 0.1 * long_side
+    # no edge in the frame (a fully opaque layer) leaves FLT_MAX, which blurs into inf/NaN;
+    # depths beyond a few radii are all "deep inside" to the profile anyway
+    np.minimum(distance, 4.0 * max_radius_px, out=distance)
     thickness = _smooth_local_thickness(distance, mask, max_radius_px,
                                         max(1.0, THICKNESS_SMOOTH_FRACTION * long_side))
     d = np.minimum(_depth_blurred(distance, DEPTH_BLUR * max_radius_px), thickness)

@@ -94,6 +94,17 @@ def test_gap_between_clumps_does_not_run_inward_as_a_valley():
     assert beside[0] > 0.5
 
 
+def test_silhouette_with_no_edge_in_the_frame_inflates_to_finite_heights():
+    """A matte ≥ 0.5 everywhere (a close-up filling the frame, or a given alpha that is
+    translucent but nowhere below 0.5) has no edge: the distance transform returns FLT_MAX,
+    which must not blur into inf or NaN normals."""
+    for alpha in (np.ones((64, 48), np.float32), np.full((120, 90), 0.9, np.float32)):
+        height = geometry.inflate_silhouette(alpha)
+        assert np.isfinite(height).all() and height.max() > 0
+        normals = geometry.normals_from_height(height)
+        assert np.isfinite(normals).all() and (normals[..., 2] > 0.99).all()  # flat, frontal
+
+
 def test_wide_body_has_a_round_rim_without_a_crease():
     """A body far wider than the cap (a torso cut by the frame's bottom): across its side the
     height is a circle of the capped radius, so the normal turns smoothly from sideways to
