@@ -9,6 +9,10 @@ Array contracts (all inputs: `image_srgb8`, H×W×3 uint8, sRGB-encoded RGB):
   pixels (MediaPipe scale; smaller z = nearer the camera).
 - `pose(image) -> Pose | None`: landmarks (33, 5) = x, y px, z px, visibility, presence;
   segmentation H×W float32 [0, 1], person only.
+- `body_below_face(image, face) -> H×W float32 in [0, 1] | None`: the pose model's person
+  segmentation of a head-and-shoulders crop placed from the face (ours, not MediaPipe's
+  pipeline: its pose detector needs more of the body than a portrait shows), kept below the
+  face only; None when the model sees no person there.
 
 Each function reproduces MediaPipe's own pre- and post-processing (ROI warps with fixed-point
 bilinear sampling on the 8-bit image, SSD anchors, weighted NMS, rotated ROIs, heatmap
@@ -41,6 +45,11 @@ FACE_ROI_SCALE = 1.5
 POSE_ROI_SCALE = 1.25
 POSE_MIN_SCORE = 0.5
 POSE_PRESENCE_MIN = 0.5
+# A head-and-shoulders crop for the pose model, in face heights: a square this wide, centred
+# this far below the face's centre (shoulders lie 1.5-2 face heights below it and span ~3 face
+# widths; the model was trained on whole people, so the crop leaves room around them).
+BODY_CROP_SIDE = 6.0
+BODY_CROP_DROP = 2.5
 _WARP_BAND_ROWS = 512
 
 
@@ -397,6 +406,35 @@ def pose(
     landmarks[:, 2] = raw[:, 2] / 256.0 * roi.width
     landmarks[:, 3:5] = _sigmoid(raw[:, 3:5])
     return Pose(landmarks, _roi_mask_to_image(segmentation_logits, roi, image.shape[:2]), score)
+
+
+def body_below_face(
+    image_srgb8: np.ndarray,
+    face: Face,
+    *,
+    threads: int | None = None,
+    runner: ModelRunner | None = None,
+) -> np.ndarray | None:
+    """H×W×3 uint8 sRGB + a detected face → H×W float32 [0, 1]: the pose model's person
+    segmentation below the face (0 above its box's bottom edge and outside the crop), or None
+    when the model finds no person in the crop.
+
+    The selfie segmentation loses shoulders whose colour is near the background's (dark skin
+    before a brown door: portrait 06); the pose model, given the body's likely place from the
+    face, segments them. Only below the face: its mask of the head and hair is coarse."""
+    image = _check_image(image_srgb8)
+    run = runner or onnx_runner(threads)
+    x0, y0, x1, y1 = face.box
+    face_height = y1 - y0
+    side = BODY_CROP_SIDE * face_height
+    roi = _Roi((x0 + x1) / 2.0, (y0 + y1) / 2.0 + BODY_CROP_DROP * face_height, side, side)
+    tensor = _roi_tensor(image, roi, 256, (0.0, 1.0), cv2.BORDER_REPLICATE)
+    outputs = run("pose_landmark_full", tensor)
+    if float(np.ravel(outputs[1])[0]) < POSE_PRESENCE_MIN:
+        return None
+    body = _roi_mask_to_image(outputs[2], roi, image.shape[:2])
+    body[: max(0, min(image.shape[0], int(math.ceil(y1))))] = 0.0
+    return body
 
 
 def _roi_mask_to_image(logits: np.ndarray, roi: _Roi, image_shape: Sequence[int]) -> np.ndarray:

@@ -61,6 +61,13 @@ EDGE_LIKELIHOOD_RATIO = 2.0
 # A run of unknown pixels along the frame's edge longer than this many band widths is the
 # band running along the edge (``close_cut_band``); a contour crossing the edge gives ~1.5.
 CUT_BAND_RUN = 3.0
+# A second opinion below the face (``take_body``): where the segmentation is unsure (at least
+# BODY_MASK_FLOOR but below 0.5) and the pose model is sure of a body (> BODY_SURE), a pixel
+# coloured at least as likely in the person as in the background joins the person at
+# BODY_TRUST × the pose model's probability: inside the 0.5 contour but still "unsure" (< 0.9).
+BODY_MASK_FLOOR = 0.2
+BODY_SURE = 0.8
+BODY_TRUST = 0.8
 # The closed-form solve grows faster than linearly with the band's pixel count (incomplete
 # Cholesky + CG: ~0.6 CPU-s at 800 px on this machine, most of it the factorisation); above it
 # the solve runs smaller and the guided filter carries the matte up along the image's edges.
@@ -232,6 +239,26 @@ def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.nd
     opened[(cv2.dilate(joined.astype(np.uint8), _disk(band)) > 0) & (trimap >= 0.99)] = 0.5
     opened[cv2.erode(joined.astype(np.uint8), _disk(1)) > 0] = 0.0
     return opened
+
+
+def take_body(mask: np.ndarray, body: np.ndarray, likelihood: np.ndarray | None) -> np.ndarray:
+    """The segmentation ``mask`` (H, W) float in [0, 1], raised where the pose model's ``body``
+    (H, W) float in [0, 1], below the face) is sure of a person that the mask doubts (a copy).
+
+    The selfie segmentation fades out over shoulders whose colour is near the background's
+    (portrait 06: dark skin before a brown door, mask 0.35-0.5) and drops strands of hair that
+    hang down over the shoulders (portrait 10). Only pixels the mask doubts (BODY_MASK_FLOOR to
+    0.5) and whose colour is no likelier in the background than in the person
+    (``likelihood`` ≤ 1, from ``background_likelihood``; None: no colour evidence, nothing
+    taken) are raised, to BODY_TRUST × the body's probability.
+    """
+    if likelihood is None:
+        return mask
+    doubted = (mask >= BODY_MASK_FLOOR) & (mask < 0.5)
+    taken = doubted & (body > BODY_SURE) & (likelihood <= 1.0)
+    raised = mask.copy()
+    raised[taken] = np.maximum(raised[taken], BODY_TRUST * body[taken])
+    return raised
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -617,8 +644,12 @@ def matte(
     max_size: int = 1024,
     edge_refine: bool = True,
     image_work: np.ndarray | None = None,
+    body: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Person mask → (alpha (H, W) float32, foreground (H, W, 3) float32 linear)."""
+    """Person mask → (alpha (H, W) float32, foreground (H, W, 3) float32 linear).
+
+    ``body``: optional (h, w) float32 in [0, 1] at any resolution, the pose model's person
+    below the face (``detect.body_below_face``), a second opinion where the mask doubts."""
     height, width = image_linear.shape[:2]
     work_h, work_w = working_size(height, width, max_size)
     if image_work is None or image_work.shape[:2] != (work_h, work_w):
@@ -634,6 +665,13 @@ def matte(
     trimap = trimap_from_mask(mask_solve, outer, inner)
     unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
     likelihood = background_likelihood(trimap, srgb_solve, unsure)
+    if body is not None:
+        body_solve = cv2.resize(body.astype(np.float32), (solve_w, solve_h),
+                                interpolation=cv2.INTER_LINEAR)
+        mask_solve = take_body(mask_solve, body_solve, likelihood)
+        trimap = trimap_from_mask(mask_solve, outer, inner)
+        unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
+        likelihood = background_likelihood(trimap, srgb_solve, unsure)
     trimap = seed_background(trimap, mask_solve >= 0.5, unsure, likelihood)
     trimap = open_frame_edges(trimap, likelihood)
     trimap = close_cut_band(trimap, mask_solve)

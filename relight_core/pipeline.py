@@ -227,6 +227,11 @@ class Relighter:
             if coverage < MIN_FACELESS_COVERAGE and detect.pose(srgb8_work) is None:
                 raise RelightError("no_person", "no person found in the portrait")
             self.warnings.append("no face found: normals come from the silhouette only")
+        # a second opinion on the body below each face, where the segmentation doubts
+        bodies = [] if person is None else [
+            body for body in (detect.body_below_face(srgb8_work, face) for face in faces)
+            if body is not None]
+        body = np.maximum.reduce(bodies) if bodies else None
         start = self._stage("detect", start)
 
         start = self._begin("matting")
@@ -235,7 +240,8 @@ class Relighter:
             foreground = matting.foreground_from_alpha(image, alpha, settings.max_size)
         else:
             alpha, foreground = matting.matte(image, person, settings.max_size,
-                                              settings.edge_refine, image_work=image_work)
+                                              settings.edge_refine, image_work=image_work,
+                                              body=body)
         self.alpha, self.foreground = alpha, foreground
         start = self._stage("matting", start)
 

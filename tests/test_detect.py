@@ -155,6 +155,24 @@ def test_pose_on_a_half_body_portrait():
     assert pose_person.sum() < selfie_person.sum()
 
 
+def test_body_below_face_finds_the_shoulders_the_selfie_mask_doubts():
+    """Portrait 06 (dark skin before a brown door): the selfie segmentation fades out over
+    the shoulders (≈ 0.35 at the bottom left); the pose model, on a head-and-shoulders crop
+    placed from the face, is sure of them. Nothing above the face's box; the door beside the
+    neck stays out."""
+    image = load("06_woman_dark_skin_face_paint_indoor_cc0.png")
+    face = single_face(image)
+    body = detect.body_below_face(image, face)
+    assert body is not None and body.shape == image.shape[:2] and body.dtype == np.float32
+    assert 0.0 <= body.min() and body.max() <= 1.0
+    assert body[: int(np.ceil(face.box[3]))].max() == 0.0  # only below the face
+    height = image.shape[0]
+    shoulder = (slice(height - 80, height - 10), slice(20, 160))  # bottom left
+    assert detect.person_mask(image)[shoulder].mean() < 0.5  # the selfie mask doubts
+    assert body[shoulder].mean() > 0.8
+    assert body[820:900, 0:160].mean() < 0.1  # the door beside the neck
+
+
 def test_pose_matches_tflite_pipeline():
     image = load("08_woman_hard_dappled_side_sun_cc0.jpg")
     ours = detect.pose(image)

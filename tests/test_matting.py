@@ -200,6 +200,37 @@ def test_portrait_wall_beside_hair_along_the_frame_edge_is_background():
     assert alpha[400, 200] > 0.99 and alpha[760, 350] > 0.99  # hair and shirt stay opaque
 
 
+def test_take_body_raises_only_doubted_person_coloured_pixels_the_body_is_sure_of():
+    mask = np.array([[0.4, 0.4, 0.1, 0.4, 0.4, 0.95]], np.float32)
+    body = np.array([[0.95, 0.95, 0.95, 0.6, 0.95, 0.95]], np.float32)
+    likelihood = np.array([[0.2, 5.0, 0.2, 0.2, 1.0, 0.2]], np.float32)
+    raised = matting.take_body(mask, body, likelihood)
+    assert raised[0, 0] == pytest.approx(0.8 * 0.95)  # doubted, person-coloured, body sure
+    assert raised[0, 1] == 0.4  # coloured like the background: stays doubted
+    assert raised[0, 2] == 0.1  # the mask is sure it is background
+    assert raised[0, 3] == 0.4  # the body model is not sure
+    assert raised[0, 4] == pytest.approx(0.76)  # even odds on colour: taken
+    assert raised[0, 5] == 0.95  # already person
+    assert 0.5 < raised[0, 0] < matting.MASK_UNSURE[1]  # person side, still unsure
+    assert (matting.take_body(mask, body, None) == mask).all()  # no colour evidence
+    assert mask[0, 0] == np.float32(0.4)  # not modified in place
+
+
+def test_portrait_shoulder_the_segmentation_doubts_is_kept_with_the_body_model():
+    """Portrait 06: dark skin before a brown door. The selfie mask fades over the left
+    shoulder (alpha 0.12 there); with the pose model's body below the face it is kept, and
+    the door beside the neck stays out."""
+    from relight_core.pipeline import Relighter, Settings
+
+    portrait = io.read_image(DATA / "portraits" / "06_woman_dark_skin_face_paint_indoor_cc0.png")
+    relighter = Relighter(portrait, Settings())
+    relighter.prepare()
+    alpha = relighter.alpha
+    height = alpha.shape[0]
+    assert alpha[height - 80:height - 10, 20:160].mean() > 0.8  # was 0.12
+    assert alpha[820:900, 0:120].mean() < 0.05  # the door
+
+
 def test_portrait_wall_strip_at_the_frame_edge_is_background():
     """Portrait 05: the segmentation carries the white wall left of the hair down to the
     shirt; the matte leaves it out now (it was opaque, a cream strip in every composite)."""
