@@ -2,20 +2,23 @@
 
 Contract
 --------
-``matte(image_linear, person_mask, max_size=1024, edge_refine=True, image_work=None)
--> (alpha, foreground)``
+``matte(image_linear, person_mask, max_size=1024, edge_refine=True, image_work=None,
+body=None) -> (alpha, foreground)``
 
 * ``image_linear``: (H, W, 3) float32 linear RGB, straight.
 * ``person_mask``: (h, w) float32 in [0, 1] at any resolution (e.g. the segmentation model's),
   resampled to the image.
 * ``image_work``: optional, ``image_linear`` already resized (``io.resize_linear``) to the
   working size, ``working_size(H, W, max_size)``: the caller's copy, so it is not made twice.
+* ``body``: optional (h, w) float32 in [0, 1] at any resolution, the pose model's person below
+  the face (``detect.body_below_face``).
 * ``alpha``: (H, W) float32 in [0, 1]; ``foreground``: (H, W, 3) float32 linear, the colours
   of the person with the old background removed where alpha < 1 (I = αF + (1 − α)B).
 
-Method: the mask gives a trimap whose unknown band scales with the image (opened where the
-old background is clearly visible inside the mask, or runs to the frame's edge; closed again
-where the frame cuts the band off); closed-form matting
+Method: the mask (raised below a face where it doubts a body the pose model is sure of) gives
+a trimap whose unknown band scales with the image (opened where the old background is clearly
+visible inside the mask, or runs to the frame's edge; closed again where the frame cuts the
+band off); closed-form matting
 (Levin et al. 2008; PyMatting's Laplacian, built here for the unknown band only, and its
 incomplete-Cholesky CG) solves alpha on sRGB-encoded colours (the colour-line
 model was made for display-referred values) at ≤ ``min(max_size, SOLVE_MAX_SIDE)`` px; a fast
