@@ -245,8 +245,9 @@ def open_frame_edges(trimap: np.ndarray, likelihood: np.ndarray | None) -> np.nd
 
 
 def take_body(mask: np.ndarray, body: np.ndarray, likelihood: np.ndarray | None) -> np.ndarray:
-    """The segmentation ``mask`` (H, W) float in [0, 1], raised where the pose model's ``body``
-    (H, W) float in [0, 1], below the face) is sure of a person that the mask doubts (a copy).
+    """The segmentation ``mask`` ((H, W) float in [0, 1]), raised where the pose model's
+    ``body`` ((H, W) float in [0, 1], below the face) is sure of a person that the mask doubts
+    (a copy).
 
     The selfie segmentation fades out over shoulders whose colour is near the background's
     (portrait 06: dark skin before a brown door, mask 0.35-0.5) and drops strands of hair that
