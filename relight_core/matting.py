@@ -257,7 +257,7 @@ def take_body(mask: np.ndarray, body: np.ndarray, likelihood: np.ndarray | None)
     taken) are raised, to BODY_TRUST × the body's probability.
     """
     if likelihood is None:
-        return mask
+        return mask.copy()
     doubted = (mask >= BODY_MASK_FLOOR) & (mask < 0.5)
     taken = doubted & (body > BODY_SURE) & (likelihood <= 1.0)
     raised = mask.copy()
