@@ -672,10 +672,12 @@ def matte(
     if body is not None:
         body_solve = cv2.resize(body.astype(np.float32), (solve_w, solve_h),
                                 interpolation=cv2.INTER_LINEAR)
-        mask_solve = take_body(mask_solve, body_solve, likelihood)
-        trimap = trimap_from_mask(mask_solve, outer, inner)
-        unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
-        likelihood = background_likelihood(trimap, srgb_solve, unsure)
+        raised = take_body(mask_solve, body_solve, likelihood)
+        if np.any(raised != mask_solve):  # most portraits: nothing taken, nothing to redo
+            mask_solve = raised
+            trimap = trimap_from_mask(mask_solve, outer, inner)
+            unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
+            likelihood = background_likelihood(trimap, srgb_solve, unsure)
     trimap = seed_background(trimap, mask_solve >= 0.5, unsure, likelihood)
     trimap = open_frame_edges(trimap, likelihood)
     trimap = close_cut_band(trimap, mask_solve)
