@@ -22,7 +22,8 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    everything outside the frame is blurred, because only its average light matters.
 2. *Inverse tone mapping*: pixels clipped in all channels were at least 1; large clipped areas
    (overcast sky, windows, lamps) are raised by a modest factor, or by more where auto-exposure
-   (log-average at mid-grey) says the clipped part must be brighter. A compact clipped blob
+   (log-average at mid-grey) says the clipped part must be brighter, and take the hue of their
+   unclipped fringe (a dawn glow clips white but is pink around its edge). A compact clipped blob
    that is white in its core, blooms (bright pixels around it) and sits in open, smooth sky is
    a sun: it becomes the key light, its flux that of the blob at ``compact_gain`` × the clip
    level, at most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky
@@ -40,15 +41,17 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    anti-solar point, darkest 90° away). When that model explains the sky well and the ground is
    sunlit (brighter than skylight alone makes it), the sun's strength follows from the sky's
    brightness (direct sun ≈ 25 sr × clear-sky radiance) rather than from guessing the ground's
-   albedo. Grey sky, night or a ceiling says the light is broad and overhead: the unseen sky or
-   ceiling brightens toward the zenith like the CIE overcast sky. With broken cloud the two are
-   mixed in proportion. How much light is missing comes from the ground in the lower half of the
-   photo (surfaces of mean albedo ρ have radiance ρE/π; ρ = 18 % outdoors under a clear sky, up
-   to a room's 35 % otherwise): what the wrapped surroundings lack is added; the unseen
-   surroundings are dimmed only where even the darkest plausible ρ (18 %) leaves them too bright
-   for the ground (a backlit silhouette). A photo of the sky alone shows no ground and adds
-   nothing. The ground below the frame fades toward the nadir (seen from above, rough ground
-   shows its shadowed gaps). A broad key's SH is that of its lobe, not of a point.
+   albedo; when it does not, that ratio still caps the strength the ground asks for (pale sand
+   or snow would otherwise ask for a blinding sun). Grey sky, night or a ceiling says the light
+   is broad and overhead: the unseen sky or ceiling brightens toward the zenith like the CIE
+   overcast sky. With broken cloud the two are mixed in proportion. How much light is missing
+   comes from the ground in the lower half of the photo (surfaces of mean albedo ρ have radiance
+   ρE/π; ρ = 18 % outdoors under a clear sky, up to a room's 35 % otherwise): what the wrapped
+   surroundings lack is added; the unseen surroundings are dimmed only where even the darkest
+   plausible ρ (18 %) leaves them too bright for the ground (a backlit silhouette). A photo of
+   the sky alone shows no ground and adds nothing. The ground below the frame fades toward the
+   nadir (seen from above, rough ground shows its shadowed gaps). A broad key's SH is that of
+   its lobe, not of a point.
 Measured on ../shared/data/backgrounds by ``bench/bench_lighting.py`` (docs/lighting-eval.md).
 """
 
@@ -517,6 +520,33 @@ def _clip_gain(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) 
     return float(np.clip(math.exp(level), params.diffuse_clip_gain, params.max_clip_gain))
 
 
+def _tint_clipped(ambient_photo: np.ndarray, white: np.ndarray, clipped: np.ndarray,
+                  labels: np.ndarray, params: EstimatorParams) -> None:
+    """Give white-clipped areas (in place) the hue of the unclipped pixels around them,
+    halfway back to white (``tint_trust``), at their luminance.
+
+    Clipping turns a dawn glow or a lamp-lit window white, but its colour survives in its
+    fringe, where no channel clipped; the fringe is partly the surfaces' own colour too.
+    """
+    if not white.any():
+        return
+    radius = max(1, white.shape[1] // 32)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    for label in np.unique(labels[white]):
+        blob = (labels == label) & white
+        fringe = cv2.dilate((labels == label).astype(np.uint8), kernel).astype(bool) & ~clipped
+        if not fringe.any():
+            continue
+        colour = ambient_photo[fringe].mean(axis=0).astype(np.float64)
+        lum = float(colour @ envmap.LUMINANCE)
+        if lum <= 1e-6:
+            continue
+        chroma = (1 - params.tint_trust) + params.tint_trust * colour / lum
+        chroma /= float(chroma @ envmap.LUMINANCE)
+        ambient_photo[blob] = envmap.luminance(ambient_photo[blob])[:, None] * \
+            chroma.astype(np.float32)
+
+
 def _clipped_components(photo: np.ndarray, params: EstimatorParams):
     """Clipped pixels (any channel) and their blobs: labels, areas, whether inside the frame."""
     clipped = (photo.max(axis=2) >= params.clip_level).astype(np.uint8)
@@ -890,6 +920,12 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
             sun_colour = sunlight_colour(elevation, params.turbidity_beta)
         sun_flux = sun_out * params.sun_to_sky_ratio * fit.radiance * sun_colour
         notes.append("sun strength from the clear sky's brightness")
+    elif sun_out > 0 and int(sky.sum()) >= params.min_sky_pixels:
+        # however bright the ground (sand, snow), a clear sky bounds its sun's strength
+        most = sun_out * params.sun_to_sky_ratio * float(np.median(envmap.luminance(photo[sky])))
+        if float(sun_flux @ envmap.LUMINANCE) > most:
+            sun_flux = most * sun_colour
+            notes.append("sun strength capped by the clear sky's brightness")
     overhead_flux = overcast * deficit * colour
     # the larger share is the key light, the other joins the ambient
     if sun_out >= 0.5:
@@ -944,6 +980,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     # only white (all-channel) clipping says the true value is well above 1
     diffuse_clipped = white & ~key_mask
     ambient_photo[diffuse_clipped] *= _clip_gain(photo, clipped, params)
+    _tint_clipped(ambient_photo, diffuse_clipped, clipped, labels, params)
     # restored sky is still clipped for the blob tests above (its extent is what clipped)
     sky = _clear_sky_mask(photo, clipped & ~sky_restored, params)
     _ground_below_horizon(ambient_photo, sky, params)

@@ -520,3 +520,44 @@ def test_a_photo_exposed_for_its_highlights_gives_the_metered_estimate(stops_und
     absolute, scale_free, angle = irradiance_errors(env_darker.sh * 2**stops_under, sh_metered)
     assert absolute < 0.05 and angle < 2, (absolute, angle, env_darker.notes)
     assert any("darker than metered" in note for note in env_darker.notes)
+
+
+def test_a_clipped_glow_takes_the_hue_of_its_fringe():
+    """A dawn glow clipped white keeps its colour in the fringe where nothing clipped: the
+    clipped area takes that hue (halfway back to white), a white window in grey walls stays
+    white, and each area keeps its luminance."""
+    params = lighting.EstimatorParams()
+    photo = np.full((64, 128, 3), (0.6, 0.3, 0.5), np.float32)  # a pink dawn sky...
+    photo[40:] = 0.1                                               # ... over grey ground
+    photo[20:30, 10:40] = 1.0                                      # the clipped glow
+    photo[50:58, 90:110] = 1.0                                     # a white window below
+    clipped, labels, _, _ = lighting._clipped_components(photo, params)
+    white = photo.min(axis=2) >= params.clip_level
+    tinted = photo.copy()
+    lighting._tint_clipped(tinted, white, clipped, labels, params)
+    glow, window = tinted[25, 25], tinted[54, 100]
+    assert glow[0] > glow[1] and glow[2] > glow[1]  # pink, not white
+    fringe_chroma = photo[5, 5] / float(photo[5, 5] @ envmap.LUMINANCE)
+    half_way = 0.5 + 0.5 * fringe_chroma
+    np.testing.assert_allclose(glow / glow[1], half_way / half_way[1], rtol=1e-4)
+    np.testing.assert_allclose(window, 1.0, atol=1e-5)
+    for pixel in (glow, window):
+        assert float(pixel @ envmap.LUMINANCE) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_array_equal(tinted[~white], photo[~white])  # nothing else changes
+
+
+def test_bright_ground_under_a_clear_sky_does_not_make_a_blinding_hidden_sun():
+    """Pale sand under a flat blue sky (no pattern to place or size a sun by): the ground's
+    brightness alone would ask for a sun far stronger than any clear sky has; its strength is
+    capped at ``sun_to_sky_ratio`` × the sky's radiance."""
+    params = lighting.EstimatorParams()
+    photo = np.empty((96, 128, 3), np.float32)
+    photo[:48] = (0.12, 0.2, 0.45)   # clear blue sky, flat
+    photo[48:] = (0.75, 0.7, 0.6)    # sunlit pale sand
+    photo += np.random.default_rng(5).normal(0, 0.01, photo.shape).astype(np.float32)
+    env = lighting.estimate_environment(np.clip(photo, 0, 1))
+    assert any("capped by the clear sky" in note for note in env.notes), env.notes
+    sky_radiance = float(np.median(envmap.luminance(photo[:48])))
+    key = float(env.key_irradiance @ envmap.LUMINANCE)
+    assert key <= params.sun_to_sky_ratio * sky_radiance * 1.01, (key, sky_radiance)
+    assert key > 0.5 * params.sun_to_sky_ratio * sky_radiance  # still a sun, and the key
