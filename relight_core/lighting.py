@@ -532,19 +532,22 @@ def _tint_clipped(ambient_photo: np.ndarray, white: np.ndarray, clipped: np.ndar
         return
     radius = max(1, white.shape[1] // 32)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    for label in np.unique(labels[white]):
-        blob = (labels == label) & white
-        fringe = cv2.dilate((labels == label).astype(np.uint8), kernel).astype(bool) & ~clipped
-        if not fringe.any():
-            continue
-        colour = ambient_photo[fringe].mean(axis=0).astype(np.float64)
-        lum = float(colour @ envmap.LUMINANCE)
-        if lum <= 1e-6:
-            continue
-        chroma = (1 - params.tint_trust) + params.tint_trust * colour / lum
-        chroma /= float(chroma @ envmap.LUMINANCE)
-        ambient_photo[blob] = envmap.luminance(ambient_photo[blob])[:, None] * \
-            chroma.astype(np.float32)
+    # each unclipped pixel within the radius of a blob counts toward that blob's fringe (the
+    # highest label where two are that close: one pass however many specks a night has)
+    nearest = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int64)
+    fringe = ~clipped & (nearest > 0)
+    count = int(labels.max()) + 1
+    pixels = np.bincount(nearest[fringe], minlength=count).astype(np.float64)
+    sums = np.stack([np.bincount(nearest[fringe], weights=ambient_photo[fringe][:, c],
+                                 minlength=count) for c in range(3)], -1)
+    colour = sums / np.maximum(pixels, 1.0)[:, None]
+    lum = colour @ envmap.LUMINANCE
+    chroma = np.ones((count, 3))
+    known = lum > 1e-6
+    chroma[known] = (1 - params.tint_trust) + params.tint_trust * colour[known] / lum[known, None]
+    chroma /= (chroma @ envmap.LUMINANCE)[:, None]
+    ambient_photo[white] = envmap.luminance(ambient_photo[white])[:, None] * \
+        chroma[labels[white]].astype(np.float32)
 
 
 def _clipped_components(photo: np.ndarray, params: EstimatorParams):
