@@ -23,17 +23,18 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
 2. *Inverse tone mapping*: pixels clipped in all channels were at least 1; large clipped areas
    (overcast sky, windows, lamps) are raised by a modest factor, or by more where auto-exposure
    (log-average at mid-grey) says the clipped part must be brighter, and take the hue of their
-   unclipped fringe (a dawn glow clips white but is pink around its edge). A compact clipped blob
-   that is white in its core, blooms (bright pixels around it) and sits in open, smooth sky is
-   a sun: it becomes the key light, its flux that of the blob at ``compact_gain`` × the clip
-   level, at most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky
-   is the darker anti-solar one. A blob cut by the top of the frame but narrow is still a sun,
-   and its size is that of its white core (overexposed, its glare spreads in a coloured
-   fringe). A clear sky clipped in blue alone over much of the frame (a photo exposed brighter
-   than metered) gets its blue back from green × the unclipped sky's B / G and counts as sky.
-   Sunlight's colour is not read from the clipped, sky-mixed pixels around it but from the
-   atmosphere's extinction at its elevation (Rayleigh + aerosol, :func:`sunlight_colour`):
-   white at noon, orange at sunrise.
+   unclipped fringe (a dawn glow clips white but is pink around its edge). A compact clipped
+   blob that is white in its core (or, low and reddened by the air, clipped in red alone above
+   the horizon), blooms (bright pixels around it) and sits in open, smooth sky is a sun: it
+   becomes the key light, its flux that of the blob at ``compact_gain`` × the clip level, at
+   most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky is the
+   darker anti-solar one. A blob cut by the top of the frame but narrow is still a sun, and its
+   size is that of its white core (overexposed, its glare spreads in a coloured fringe). A clear
+   sky clipped in blue alone over much of the frame (a photo exposed brighter than metered) gets
+   its blue back from green × the unclipped sky's B / G and counts as sky. Sunlight's colour is
+   not read from the clipped, sky-mixed pixels around it but from the atmosphere's extinction at
+   its elevation (Rayleigh + aerosol, :func:`sunlight_colour`): white at noon, orange at
+   sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
    photographer (low, as the sun mostly is when it lights a face), at the azimuth where the CIE
@@ -88,6 +89,9 @@ class EstimatorParams:
     sky_blue_to_green: float = 2.0   # a clear sky's linear B / G when the photo shows no
                                      # unclipped clear sky to measure it (renders: 1.9–2.5)
     min_white_core: float = 0.1      # share of a sun's blob clipped in all three channels
+    low_sun_elevation_deg: float = 15.0  # ... unless it is a sun this low or lower, reddened
+                                     # to clip in red alone (sunset, sunrise), and above
+    max_pitch_deg: float = 10.0      # the horizon of a camera tilted up at most this much
     daylight_blueness: float = 0.2   # (B − R) / B of a bluish pixel (half a clear sky's)
     min_daylight_share: float = 0.05  # bluish share of a photo that shows daylight sky
     min_open_sky: float = 0.35       # share of smooth (sky) pixels around a sun, 1/10 frame
@@ -622,14 +626,17 @@ def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
                  params: EstimatorParams) -> bool:
     """A source far brighter than the clip level saturates every channel in its core and
     blooms: the pixels just around it are bright too (a lamp with a hard edge or a coloured
-    glow clipped in one channel does neither). And a sun sits in open sky, whose brightness
+    glow clipped in one channel does neither; a sun the air has reddened near the horizon may
+    clip in red alone, but only above the horizon). And a sun sits in open sky, whose brightness
     varies slowly around it; a lamp is set in a ceiling's structure (beams, fittings).
     And a sun shines by day: some of the sky in view is blue (Rayleigh), even in a hazy
     sunrise; a room or a night scene shows none."""
     if not _shows_daylight_sky(photo, params):
         return False
     white = float(np.mean(photo[mask].min(axis=1) >= params.clip_level))
-    if white < params.min_white_core:
+    if white < params.min_white_core and not (
+            _reddened_like_a_low_sun(photo[mask], params) and _in_sky_above_horizon(photo, mask,
+                                                                                   params)):
         return False
     ring = cv2.dilate(mask.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool) & ~mask
     if not ring.any() or float(np.median(envmap.luminance(photo[ring]))) < params.glare_level:
@@ -638,6 +645,34 @@ def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
     around &= ~clipped
     smooth = _smooth(envmap.luminance(photo))
     return bool(around.any()) and float(smooth[around].mean()) >= params.min_open_sky
+
+
+def _reddened_like_a_low_sun(pixels: np.ndarray, params: EstimatorParams) -> bool:
+    """Do these pixels (N×3 linear) show a sun near the horizon, whose light the atmosphere has
+    reddened so much that it clips in red alone: red clipped in most of them, and blue under
+    what sunlight keeps of it at ``low_sun_elevation_deg`` (relative to red)?"""
+    if len(pixels) == 0:
+        return False
+    red_clipped = float(np.mean(pixels[:, 0] >= params.clip_level))
+    colour = pixels.mean(axis=0)
+    low_sun = sunlight_colour(math.radians(params.low_sun_elevation_deg), params.turbidity_beta)
+    return red_clipped >= 0.5 and colour[2] / max(colour[0], 1e-6) <= low_sun[2] / low_sun[0]
+
+
+def _in_sky_above_horizon(photo: np.ndarray, mask: np.ndarray, params: EstimatorParams) -> bool:
+    """Does the blob sit where a low sun can: its centre above where a roughly level camera's
+    horizon can be (the middle row, lowered by ``max_pitch_deg`` of upward tilt), under a sky
+    brighter than the photo's median (a sunset sky outshines the land it lights; the night
+    over a lamp-lit wall does not)?"""
+    rows, cols = np.nonzero(mask)
+    height, width = mask.shape
+    focal = width / 2 / math.tan(math.radians(params.hfov_deg) / 2)
+    horizon = height / 2 + focal * math.tan(math.radians(params.max_pitch_deg))
+    if float(rows.mean()) > horizon or rows.min() == 0:
+        return False
+    lum = envmap.luminance(photo)
+    above = lum[:rows.min(), cols.min():cols.max() + 1]
+    return float(np.median(above)) >= float(np.median(lum))
 
 
 # effective wavelengths (µm) of the linear sRGB primaries' channels

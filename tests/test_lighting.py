@@ -561,3 +561,52 @@ def test_bright_ground_under_a_clear_sky_does_not_make_a_blinding_hidden_sun():
     key = float(env.key_irradiance @ envmap.LUMINANCE)
     assert key <= params.sun_to_sky_ratio * sky_radiance * 1.01, (key, sky_radiance)
     assert key > 0.5 * params.sun_to_sky_ratio * sky_radiance  # still a sun, and the key
+
+
+def sunset_world(glow_dir, height=128, glow_on_ground=False) -> np.ndarray:
+    """A hazy sunset: a sky orange at the horizon and blue above, over dark ground, with a red
+    glow (a sun the haze dims so much that it clips in red alone) centred on ``glow_dir``; with
+    ``glow_on_ground``, an orange lamp-lit patch of ground there instead."""
+    dirs = envmap.direction_grid(height).astype(np.float64)
+    elevation = np.arcsin(np.clip(dirs[..., 1], -1, 1))
+    angle = np.arccos(np.clip(dirs @ _unit(glow_dir), -1, 1))
+    blend = np.clip(elevation / 0.5, 0, 1)[..., None]
+    sky = (1 - blend) * np.array([0.3, 0.2, 0.2]) + blend * np.array([0.1, 0.16, 0.4])
+    glow = np.array([1.0, 0.42, 0.1]) * (1.2 * np.exp(-angle / 0.08))[..., None]
+    lamp = np.array([1.0, 0.65, 0.15]) * (2.0 * np.exp(-angle / 0.08))[..., None]  # sodium
+    ground = np.array([0.08, 0.06, 0.05]) + (lamp if glow_on_ground else 0.0)
+    return np.where((elevation > 0)[..., None], sky + glow, ground).astype(np.float32)
+
+
+def test_a_low_sun_clipped_in_red_alone_is_the_key_in_view():
+    """A setting sun reddened by haze clips in red alone (no white core): still the sun in
+    view, low and warm, not a sun invented behind the camera. The same red glow below the
+    horizon (a lamp-lit patch of ground) is no sun."""
+    sun = _sun_at(10, 4)
+    photo = photograph(sunset_world(sun))[0]
+    assert not (photo.min(axis=2) >= 0.97).any() and (photo[..., 0] >= 0.97).any()
+    env = lighting.estimate_environment(photo)
+    assert any("compact clipped source" in note for note in env.notes), env.notes
+    assert math.degrees(math.acos(float(env.key_direction @ sun))) < 15
+    assert env.key_irradiance[2] < 0.5 * env.key_irradiance[0]  # low and warm
+    patch = photograph(sunset_world(_sun_at(10, -12), glow_on_ground=True))[0]
+    assert (patch[..., 0] >= 0.97).any()
+    env = lighting.estimate_environment(patch)
+    assert not any("compact clipped source" in note for note in env.notes), env.notes
+
+
+def test_a_low_sun_sits_above_the_horizon_under_a_bright_sky():
+    """Where a red-clipped glow may be a low sun: above the horizon of a roughly level camera,
+    under a sky brighter than the photo's median (a sunset sky outshines the land). A lamp-lit
+    wall under the night sky, or a glow on the ground, is not."""
+    params = lighting.EstimatorParams()
+    photo = np.full((96, 128, 3), 0.2, np.float32)
+    glow = np.zeros((96, 128), bool)
+    glow[36:44, 60:70] = True
+    photo[:36] = 0.6  # bright sky above the glow
+    assert lighting._in_sky_above_horizon(photo, glow, params)
+    photo[:36] = 0.03  # night sky above it
+    assert not lighting._in_sky_above_horizon(photo, glow, params)
+    photo[:36] = 0.6
+    low = np.roll(glow, 40, axis=0)  # centre at row 80: below any level camera's horizon
+    assert not lighting._in_sky_above_horizon(photo, low, params)
