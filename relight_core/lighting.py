@@ -28,13 +28,13 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    the horizon), blooms (bright pixels around it) and sits in open, smooth sky is a sun: it
    becomes the key light, its flux that of the blob at ``compact_gain`` × the clip level, at
    most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky is the
-   darker anti-solar one. A blob cut by the top of the frame but narrow is still a sun, and its
-   size is that of its white core (overexposed, its glare spreads in a coloured fringe). A clear
-   sky clipped in blue alone over much of the frame (a photo exposed brighter than metered) gets
-   its blue back from green × the unclipped sky's B / G and counts as sky. Sunlight's colour is
-   not read from the clipped, sky-mixed pixels around it but from the atmosphere's extinction at
-   its elevation (Rayleigh + aerosol, :func:`sunlight_colour`): white at noon, orange at
-   sunrise.
+   darker anti-solar one. A blob cut by the top of the frame but narrow, or by the top and one
+   side (a sun past the corner), is still a sun, placed at and sized by its white core
+   (overexposed, its glare spreads in a coloured fringe). A clear sky clipped in blue alone over
+   much of the frame (a photo exposed brighter than metered) gets its blue back from green × the
+   unclipped sky's B / G and counts as sky. Sunlight's colour is not read from the clipped, sky-
+   mixed pixels around it but from the atmosphere's extinction at its elevation (Rayleigh +
+   aerosol, :func:`sunlight_colour`): white at noon, orange at sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
    photographer (low, as the sun mostly is when it lights a face), at the azimuth where the CIE
@@ -564,9 +564,13 @@ def _clipped_components(photo: np.ndarray, params: EstimatorParams):
     # a blob that runs off the top or bottom is sky, ceiling light or floor glare, not a source
     # seen whole; one cut by a side is still a sun or lamp at the edge of the view
     inside = (y > 0) & (y + stats[:, cv2.CC_STAT_HEIGHT] < height)
-    # ... but one cut by the top and far narrower than the frame may be a sun at its edge
+    # ... but one cut by the top and far narrower than the frame may be a sun at its edge, and
+    # one cut by the top and one side, narrower than half the frame, a sun past that corner
     inside |= (y + stats[:, cv2.CC_STAT_HEIGHT] < height) & \
         (stats[:, cv2.CC_STAT_WIDTH] < clipped.shape[1] // 4)
+    x, w = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH]
+    corner = (y == 0) & ((x == 0) ^ (x + w == clipped.shape[1])) & (w < clipped.shape[1] // 2)
+    inside |= corner & (y + stats[:, cv2.CC_STAT_HEIGHT] < height)
     return clipped.astype(bool), labels, stats[:, cv2.CC_STAT_AREA], inside
 
 
@@ -1028,7 +1032,12 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     if key_label:
         sh_ambient = envmap.project_sh(_wrap_photo(ambient_photo, wrap, params, params.back_gain))
         rows, cols = np.nonzero(key_mask)
-        direction = wrap.direction_of(cols.mean(), rows.mean())
+        # the sun is where the blob is brightest, its white core (a glare fringe that runs
+        # up to the frame's edge would pull the whole blob's centre away from it)
+        core_rows, core_cols = np.nonzero(key_mask & white)
+        if len(core_rows) == 0:
+            core_rows, core_cols = rows, cols
+        direction = wrap.direction_of(core_cols.mean(), core_rows.mean())
         direction = direction / np.linalg.norm(direction)
         # inverse tone mapping: the clipped blob's flux, capped by the sun/sky ratio
         ambient_facing = _lum_irradiance(sh_ambient, direction)

@@ -610,3 +610,20 @@ def test_a_low_sun_sits_above_the_horizon_under_a_bright_sky():
     photo[:36] = 0.6
     low = np.roll(glow, 40, axis=0)  # centre at row 80: below any level camera's horizon
     assert not lighting._in_sky_above_horizon(photo, low, params)
+
+
+def test_a_sun_just_past_the_frames_corner_is_still_the_key_in_view():
+    """Exposed a little brighter, the glare of a sun just beyond the top-left corner runs off
+    the top and the left edge (wider than a quarter of the frame): still the sun in view, found
+    at its white core, not a sun invented behind the camera."""
+    sun = _sun_at(-30, 16)
+    pano = sunny_world(sun)
+    photo, exposure, cam = photograph(pano, stops_under=-0.8)
+    clipped = photo.max(axis=2) >= 0.97
+    assert clipped[0, 0] and clipped[:, :48].sum() < clipped.sum()  # the corner, wide
+    assert not clipped[0, -1] and not clipped[-1, 0]
+    env = lighting.estimate_environment(photo)
+    assert any("compact clipped source" in note for note in env.notes), env.notes
+    assert math.degrees(math.acos(float(env.key_direction @ sun))) < 20
+    absolute, scale_free, angle = irradiance_errors(env.sh, true_sh(pano, exposure, cam))
+    assert absolute <= 0.6 and angle <= 30, (absolute, scale_free, angle)
