@@ -89,9 +89,10 @@ class EstimatorParams:
     sky_blue_to_green: float = 2.0   # a clear sky's linear B / G when the photo shows no
                                      # unclipped clear sky to measure it (renders: 1.9–2.5)
     min_white_core: float = 0.1      # share of a sun's blob clipped in all three channels
-    low_sun_elevation_deg: float = 15.0  # ... unless it is a sun this low or lower, reddened
-                                     # to clip in red alone (sunset, sunrise), and above
-    max_pitch_deg: float = 10.0      # the horizon of a camera tilted up at most this much
+    low_sun_elevation_deg: float = 15.0  # a sun at most this high is reddened enough to clip
+                                     # in red alone (sunset, sunrise) ...
+    max_pitch_deg: float = 10.0      # ... and stands above the horizon of a camera tilted up
+                                     # at most this much
     daylight_blueness: float = 0.2   # (B − R) / B of a bluish pixel (half a clear sky's)
     min_daylight_share: float = 0.05  # bluish share of a photo that shows daylight sky
     min_open_sky: float = 0.35       # share of smooth (sky) pixels around a sun, 1/10 frame
@@ -638,9 +639,7 @@ def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
     if not _shows_daylight_sky(photo, params):
         return False
     white = float(np.mean(photo[mask].min(axis=1) >= params.clip_level))
-    if white < params.min_white_core and not (
-            _reddened_like_a_low_sun(photo[mask], params) and _in_sky_above_horizon(photo, mask,
-                                                                                   params)):
+    if white < params.min_white_core and not _low_red_sun(photo, mask, params):
         return False
     ring = cv2.dilate(mask.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool) & ~mask
     if not ring.any() or float(np.median(envmap.luminance(photo[ring]))) < params.glare_level:
@@ -649,6 +648,12 @@ def _is_sun_like(photo: np.ndarray, mask: np.ndarray, clipped: np.ndarray,
     around &= ~clipped
     smooth = _smooth(envmap.luminance(photo))
     return bool(around.any()) and float(smooth[around].mean()) >= params.min_open_sky
+
+
+def _low_red_sun(photo: np.ndarray, mask: np.ndarray, params: EstimatorParams) -> bool:
+    """Is the blob ``mask`` a sun low enough to clip in red alone, where such a sun can be?"""
+    return _reddened_like_a_low_sun(photo[mask], params) and \
+        _in_sky_above_horizon(photo, mask, params)
 
 
 def _reddened_like_a_low_sun(pixels: np.ndarray, params: EstimatorParams) -> bool:
@@ -672,7 +677,7 @@ def _in_sky_above_horizon(photo: np.ndarray, mask: np.ndarray, params: Estimator
     height, width = mask.shape
     focal = width / 2 / math.tan(math.radians(params.hfov_deg) / 2)
     horizon = height / 2 + focal * math.tan(math.radians(params.max_pitch_deg))
-    if float(rows.mean()) > horizon or rows.min() == 0:
+    if float(rows.mean()) > horizon or rows.min() == 0:  # (no sky in view above it)
         return False
     lum = envmap.luminance(photo)
     above = lum[:rows.min(), cols.min():cols.max() + 1]
