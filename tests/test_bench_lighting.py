@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from relight_core import lighting
+
 _SPEC = importlib.util.spec_from_file_location(
     "bench_lighting", Path(__file__).resolve().parents[1] / "bench" / "bench_lighting.py")
 bench = importlib.util.module_from_spec(_SPEC)
@@ -82,3 +84,21 @@ def test_views_exposed_stops_over_are_the_same_views_brighter(tmp_path):
         unclipped = (lum_a > 0.005) & (lum_b < 0.9)
         assert unclipped.mean() > 0.2
         assert np.median(lum_b[unclipped] / lum_a[unclipped]) == pytest.approx(2.0, rel=0.03)
+
+
+@pytest.mark.skipif(not bench.DATA.exists(),
+                    reason="needs ../shared/data beside the checkout")
+def test_shared_backgrounds_keep_the_measured_level():
+    """The estimate on the 13 shared backgrounds, scored as docs/lighting-eval.md scores it.
+    The absolute (≤ 0.40) and direction (≤ 30°) targets are met and must stay met; the
+    scale-free error is guarded at its measured level (0.216; the target, 0.20, is not yet
+    reached), so that no change makes it worse unnoticed."""
+    rows = [bench.scores(lighting.estimate_environment(bench.srgb8_to_linear(image)).sh, truth)
+            for _, image, truth in (bench.load_case(path) for path in
+                                    sorted(bench.DATA.glob("*.json")))]
+    assert len(rows) == 13
+    absolute = np.mean([row["relative_rmse"] for row in rows])
+    scale_free = np.mean([row["scale_free_rmse"] for row in rows])
+    direction = np.mean([row["direction_error_deg"] for row in rows if row["directional"]])
+    assert absolute <= 0.40 and direction <= 30, (absolute, direction)
+    assert scale_free <= 0.22, scale_free
