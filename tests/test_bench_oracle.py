@@ -56,3 +56,31 @@ def test_each_variant_removes_the_error_of_its_own_part():
     fixed = oracle.true_second_band(oracle.true_strength(oracle.true_direction(flat, truth),
                                                          truth), truth)
     assert score(flat) > 0.05 and score(fixed) < 1e-6
+
+
+def test_regions_partition_the_sphere_and_the_frame_is_the_pinhole_view():
+    directions = oracle.envmap.direction_grid(64)
+    masks = oracle.region_masks(directions, hfov_deg=70.0, aspect=0.75)
+    assert list(masks) == list(oracle.REGIONS)
+    count = sum(mask.astype(int) for mask in masks.values())
+    assert np.all(count == 1)  # every direction in exactly one region
+    ahead = np.array([[[0.0, 0.0, -1.0]]])
+    beyond_side = np.array([[[np.sin(np.radians(40)), 0.0, -np.cos(np.radians(40))]]])
+    assert oracle.region_masks(ahead, 70.0, 0.75)["the frame"][0, 0]
+    assert oracle.region_masks(beyond_side, 70.0, 0.75)["front, below the horizon"][0, 0]
+
+
+def test_replacing_the_region_that_is_wrong_removes_the_error():
+    height = 32
+    directions = oracle.envmap.direction_grid(height)
+    masks = oracle.region_masks(directions, 70.0, 0.75)
+    truth_panorama = np.full((height, 2 * height, 3), 0.2, np.float32)
+    truth_panorama[directions[..., 1] > 0.5] = (2.0, 1.9, 1.7)  # a bright sky overhead
+    truth = oracle.envmap.project_sh(truth_panorama)
+    estimate = truth_panorama.copy()
+    wrong = masks["behind, above the horizon"]
+    estimate[wrong] = 0.05  # the unseen sky far too dark
+    errors = oracle.replaced_regions(estimate, truth_panorama, truth, masks)
+    assert errors["estimate"] > 0.05
+    assert errors["behind, above the horizon"] < 1e-5
+    assert errors["the frame"] == pytest.approx(errors["estimate"], abs=1e-6)
