@@ -26,15 +26,16 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    unclipped fringe (a dawn glow clips white but is pink around its edge). A compact clipped
    blob that is white in its core (or, low and reddened by the air, clipped in red alone above
    the horizon), blooms (bright pixels around it) and sits in open, smooth sky is a sun: it
-   becomes the key light, its flux that of the blob at ``compact_gain`` × the clip level, at
-   most ``key_to_ambient`` × the ambient facing it; looking into a sun, the unseen sky is the
-   darker anti-solar one. A blob cut by the top of the frame but narrow, or by the top and one
-   side (a sun past the corner), is still a sun, placed at and sized by its white core
-   (overexposed, its glare spreads in a coloured fringe). A clear sky clipped in blue alone over
-   much of the frame (a photo exposed brighter than metered) gets its blue back from green × the
-   unclipped sky's B / G and counts as sky. Sunlight's colour is not read from the clipped, sky-
-   mixed pixels around it but from the atmosphere's extinction at its elevation (Rayleigh +
-   aerosol, :func:`sunlight_colour`): white at noon, orange at sunrise.
+   becomes the key light, in the direction the (level) camera sees its white core, its flux that
+   of the blob at ``compact_gain`` × the clip level, at most ``key_to_ambient`` × the ambient
+   facing it; looking into a sun, the unseen sky is the darker anti-solar one. A blob cut by the
+   top of the frame but narrow, or by the top and one side (a sun past the corner), is still a
+   sun, placed where the wrap, stretched beyond the frame, puts its white core; a sun's size is
+   that of its white core (overexposed, its glare spreads in a coloured fringe). A clear sky
+   clipped in blue alone over much of the frame (a photo exposed brighter than metered) gets its
+   blue back from green × the unclipped sky's B / G and counts as sky. Sunlight's colour is not
+   read from the clipped, sky-mixed pixels around it but from the atmosphere's extinction at its
+   elevation (Rayleigh + aerosol, :func:`sunlight_colour`): white at noon, orange at sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
    photographer (low, as the sun mostly is when it lights a face), at the azimuth where the CIE
@@ -1042,12 +1043,17 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         core_rows, core_cols = np.nonzero(key_mask & white)
         if len(core_rows) == 0:
             core_rows, core_cols = rows, cols
-        direction = wrap.direction_of(core_cols.mean(), core_rows.mean())
+        cut = cols.min() == 0 or cols.max() == photo.shape[1] - 1 or rows.min() == 0
+        if cut:  # past the frame's edge: where the wrap, stretched beyond the frame, puts it
+            direction = wrap.direction_of(core_cols.mean(), core_rows.mean())
+        else:  # wholly in view: where the (level) camera sees it
+            rays = _pinhole_directions(*photo.shape[:2], params.hfov_deg)
+            direction = rays[core_rows, core_cols].mean(axis=0)
         direction = direction / np.linalg.norm(direction)
         # inverse tone mapping: the clipped blob's flux, capped by the sun/sky ratio
         ambient_facing = _lum_irradiance(sh_ambient, direction)
         blob_flux = params.compact_gain * len(rows) * pixel_sr
-        if cols.min() == 0 or cols.max() == photo.shape[1] - 1 or rows.min() == 0:
+        if cut:
             blob_flux = np.inf  # cut by the frame: its clipped area says too little
         strength = min(blob_flux, params.key_to_ambient * ambient_facing)
     if strength >= params.min_key_share * ambient_facing if key_label else False:

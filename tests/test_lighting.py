@@ -627,3 +627,12 @@ def test_a_sun_just_past_the_frames_corner_is_still_the_key_in_view():
     assert math.degrees(math.acos(float(env.key_direction @ sun))) < 20
     absolute, scale_free, angle = irradiance_errors(env.sh, true_sh(pano, exposure, cam))
     assert absolute <= 0.6 and angle <= 30, (absolute, scale_free, angle)
+
+
+def test_a_sun_in_view_is_placed_where_the_camera_sees_it():
+    """The wrap spreads the photo over more of the sphere than it shows (``stretch``), but a
+    sun wholly in view is where the pinhole camera sees it: off-centre, not pushed outward."""
+    sun = _sun_at(24, 12)
+    env = lighting.estimate_environment(photograph(sunny_world(sun))[0])
+    assert any("compact clipped source" in note for note in env.notes), env.notes
+    assert math.degrees(math.acos(float(env.key_direction @ sun))) < 4
