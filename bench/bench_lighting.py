@@ -142,6 +142,17 @@ def panoramas_in(folder: Path) -> list[tuple[str, str]]:
 HIGHLIGHT_LEVEL = 0.85  # --exposure-percentile: where that percentile's luminance lands
 
 
+def shared_tools():
+    """The shared data's own panorama module (``../shared/data/tools/pano.py``: loading .hdr and
+    gain-mapped panoramas, rendering views), imported once."""
+    folder = str(DATA.parent / "tools")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import pano
+
+    return pano
+
+
 def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
                  panoramas: list[tuple[str, str]] | None = None,
                  exposure_percentile: float | None = None,
@@ -153,8 +164,7 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
     percentile of its luminance is 0.85 (make_backgrounds' rule for its studio view: a photo
     exposed for its highlights) instead of 0.18 / geometric mean; ``exposure_stops``: then
     expose this many stops brighter (negative: darker); the same seed gives the same views."""
-    sys.path.insert(0, str(DATA.parent / "tools"))
-    import pano as tools  # the shared data's own renderer
+    tools = shared_tools()
 
     (out / "gt_spheres").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -141,9 +141,8 @@ def region_masks(directions: np.ndarray, hfov_deg: float, aspect: float) -> dict
 
 @lru_cache(maxsize=4)
 def _world_panorama(path: str, height: int) -> np.ndarray:
-    sys.path.insert(0, str(bench.DATA.parent / "tools"))
-    import pano as tools  # the shared data's own loader (.hdr and gain-mapped panoramas)
-    return envmap.downsample_pano(tools.load_pano(path).astype(np.float32), height)
+    panorama = bench.shared_tools().load_pano(path).astype(np.float32)
+    return envmap.downsample_pano(panorama, height)
 
 
 def true_camera_panorama(meta: dict, truth: np.ndarray, height: int) -> np.ndarray | None:
@@ -154,9 +153,8 @@ def true_camera_panorama(meta: dict, truth: np.ndarray, height: int) -> np.ndarr
     if not source or "yaw_deg" not in camera:
         return None
     path = Path(source) if Path(source).is_absolute() else bench.DATA.parent / source
-    sys.path.insert(0, str(bench.DATA.parent / "tools"))
-    import pano as tools
-    to_world = np.asarray(tools.rot_cam_to_world(camera["yaw_deg"], camera["pitch_deg"]))
+    to_world = np.asarray(bench.shared_tools().rot_cam_to_world(camera["yaw_deg"],
+                                                                 camera["pitch_deg"]))
     directions = envmap.direction_grid(height)
     panorama = envmap.sample_pano(_world_panorama(str(path), height), directions @ to_world.T)
     level = float(envmap.project_sh(panorama)[0] @ envmap.LUMINANCE)

@@ -542,10 +542,11 @@ def _tint_clipped(ambient_photo: np.ndarray, white: np.ndarray, clipped: np.ndar
     # highest label where two are that close: one pass however many specks a night has)
     nearest = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int64)
     fringe = ~clipped & (nearest > 0)
+    owner, values = nearest[fringe], ambient_photo[fringe]
     count = int(labels.max()) + 1
-    pixels = np.bincount(nearest[fringe], minlength=count).astype(np.float64)
-    sums = np.stack([np.bincount(nearest[fringe], weights=ambient_photo[fringe][:, c],
-                                 minlength=count) for c in range(3)], -1)
+    pixels = np.bincount(owner, minlength=count).astype(np.float64)
+    sums = np.stack([np.bincount(owner, weights=values[:, c], minlength=count)
+                     for c in range(3)], -1)
     colour = sums / np.maximum(pixels, 1.0)[:, None]
     lum = colour @ envmap.LUMINANCE
     chroma = np.ones((count, 3))
