@@ -143,7 +143,8 @@ class EstimatorParams:
                                      # place and size the sun (broken cloud explains little)
     min_open_sky_explained: float = 0.5  # ... in a photo mostly (min_sky_fraction) of clear sky,
                                      # which has no cloud or haze band to mimic a sun
-    sunlit_ground_ratio: float = 0.3  # sunlit ground is at least this × the sky's radiance
+    sunlit_ground_ratio: float = 0.2  # sunlit ground is brighter than this × the sky's radiance
+                                     # (ground of scene_albedo under the sky alone: ≈ 0.18)
     sun_to_sky_ratio: float = 25.0   # direct sun irradiance / clear-sky radiance (sr): 50-100
                                      # klx over 2-8 kcd/m² of blue sky gives 10-50
 
@@ -890,8 +891,9 @@ def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
     """Is the clear sky in view lit by a sun (not a twilight sky, sun below the horizon)?
 
     The CIE clear sky must explain most of the sky's brightness pattern, and the ground must
-    be sunlit: lit by the sky alone its radiance is ρ × the sky's (ρ ≈ 0.1-0.2); a sun at
-    least as strong as the skylight doubles that.
+    be sunlit: lit by the sky alone its radiance is ρ × the sky's (ρ ≈ 0.18), and any sun
+    above the horizon adds to that, if little when low (one 5° up leaves the ground at about a
+    quarter of the sky's radiance).
     """
     if _mostly_sky(not_surface, params):
         return _fit_holds(fit, not_surface, params)

@@ -343,6 +343,20 @@ def test_sun_strength_from_a_sunlit_clear_sky_but_not_from_twilight():
     assert key_over_sky(dusk) < 0.5 * key_over_sky(lit)
 
 
+def test_ground_lit_by_a_sun_just_over_the_horizon_counts_as_sunlit():
+    """A sun 5° up, off to the side: it adds little to the ground (sin 5° of its light), so the
+    grass is only a quarter as bright as the sky, yet brighter than the sky alone makes it.
+    Taken for twilight, the sun's strength came from the ground's guessed albedo, far too weak
+    (scale-free 0.48, direction 36°)."""
+    sun = _sun_at(110.0, 5.0)
+    world = cie_clear_world(sun, sun_flux=6.0)
+    photo, exposure, camera_to_world = photograph(world)
+    env = lighting.estimate_environment(photo)
+    assert any("clear sky's brightness" in note for note in env.notes), env.notes
+    _, scale_free, angle = irradiance_errors(env.sh, true_sh(world, exposure, camera_to_world))
+    assert scale_free <= 0.4 and angle <= 15, (scale_free, angle)
+
+
 @pytest.mark.parametrize("azimuth_deg", [150, 215, 95])
 def test_hidden_sun_is_placed_by_the_clear_sky_in_view(azimuth_deg):
     photo, _, _ = photograph(cie_clear_world(_sun_at(azimuth_deg, 20.0)))
