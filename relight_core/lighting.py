@@ -893,15 +893,16 @@ def _sunlit(fit: _SkyFit, photo: np.ndarray, not_surface: np.ndarray,
     The CIE clear sky must explain most of the sky's brightness pattern, and the ground must
     be sunlit: lit by the sky alone its radiance is ρ × the sky's (ρ ≈ 0.18), and any sun
     above the horizon adds to that, if little when low (one 5° up leaves the ground at about a
-    quarter of the sky's radiance).
+    quarter of the sky's radiance). The ground is judged in a photo mostly of sky too: a strip
+    of it dark under a twilight sky that fits a clear one tells the sun is down.
     """
-    if _mostly_sky(not_surface, params):
-        return _fit_holds(fit, not_surface, params)
-    if fit.explained < params.min_sky_explained:
+    fits = (_fit_holds(fit, not_surface, params) if _mostly_sky(not_surface, params)
+            else fit.explained >= params.min_sky_explained)
+    if not fits:
         return False
     ground_radiance = _ground_radiance(photo, not_surface, params)
     if ground_radiance is None:
-        return True  # no ground in view to say otherwise
+        return True  # no ground in view (a photo of the sky) to say otherwise
     return ground_radiance >= params.sunlit_ground_ratio * fit.radiance
 
 

@@ -357,6 +357,18 @@ def test_ground_lit_by_a_sun_just_over_the_horizon_counts_as_sunlit():
     assert scale_free <= 0.4 and angle <= 15, (scale_free, angle)
 
 
+def test_twilight_with_the_camera_tilted_up_to_the_sky_is_not_sunlit():
+    """Mostly sky in the frame (tilted up 12°), the sun 6° below the horizon: the sky's pattern
+    still fits a clear sky, but the dark ground under it says no sun lights the scene. Taken
+    for sunlit, a sun 25× the sky made the estimate 4× too bright (absolute error 3.8)."""
+    world = cie_clear_world(_sun_at(110.0, -6.0), sun_flux=0.0)
+    photo, exposure, camera_to_world = photograph(world, pitch_deg=12.0)
+    env = lighting.estimate_environment(photo)
+    assert not any("clear sky's brightness" in note for note in env.notes), env.notes
+    absolute, _, _ = irradiance_errors(env.sh, true_sh(world, exposure, camera_to_world))
+    assert absolute <= 1.0, absolute
+
+
 @pytest.mark.parametrize("azimuth_deg", [150, 215, 95])
 def test_hidden_sun_is_placed_by_the_clear_sky_in_view(azimuth_deg):
     photo, _, _ = photograph(cie_clear_world(_sun_at(azimuth_deg, 20.0)))
