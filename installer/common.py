@@ -260,8 +260,11 @@ def select_targets(args: argparse.Namespace) -> tuple[list[hosts.HostTarget], li
     return list(unique.values()), not_found
 
 
-def write_config(path: Path, python: Path, models_dir: Path, version: str, record: Record) -> None:
-    """The file both plug-ins read to find the worker (ARCHITECTURE.md)."""
+def write_config(path: Path, python: Path, models_dir: Path, version: str, record: Record,
+                 targets: list[hosts.HostTarget] = ()) -> list[str]:
+    """The file both plug-ins read to find the worker (ARCHITECTURE.md). A Flatpak editor
+    reads it from its own XDG config folder (``~/.var/app/<id>/config``), so each one among
+    ``targets`` gets the same file there; returns their app ids."""
     config = {
         "python": str(python),
         "models_dir": str(models_dir),
@@ -269,10 +272,22 @@ def write_config(path: Path, python: Path, models_dir: Path, version: str, recor
         "protocol": PROTOCOL,
     }
     text = json.dumps(config, indent=2) + "\n"
+    _write_our_file(path, text, record)
+    if record.config != str(path):
+        record.config = str(path)
+        record.save()
+    sandboxed = []
+    for app in dict.fromkeys(filter(None, map(hosts.flatpak_app, targets))):
+        app_id, app_dir = app
+        _write_our_file(app_dir / "config" / "relight" / "config.json", text, record)
+        sandboxed.append(app_id)
+    return sandboxed
+
+
+def _write_our_file(path: Path, text: str, record: Record) -> None:
     record.ensure_dir(path.parent)
     if str(path) not in record.files:
-        record.files[str(path)] = ""  # the config is ours; its content is checked, not hashed
-        record.config = str(path)
+        record.files[str(path)] = ""  # a config is ours; its content is checked, not hashed
         record.save()
     atomic_write_text(path, text, 0o644)
 

@@ -176,6 +176,14 @@ def plan_krita(resource_dir: Path, repo: Path) -> list[FileCopy]:
     return copies
 
 
+def flatpak_app(target: HostTarget) -> tuple[str, Path] | None:
+    """(app id, its ``~/.var/app/<id>`` folder) for an editor installed from Flathub."""
+    for folder in target.root.parents:
+        if folder.parent.name == "app" and folder.parent.parent.name == ".var":
+            return folder.name, folder
+    return None
+
+
 def plan_for(target: HostTarget, repo: Path) -> list[FileCopy]:
     return plan_gimp(target.root, repo) if target.kind == "gimp" else plan_krita(target.root, repo)
 

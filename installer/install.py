@@ -418,22 +418,24 @@ def run_install(args: argparse.Namespace, layout: Layout) -> int:
         step.result = (", ".join(t.label for t in targets) or "no GIMP 3 or Krita found") + (
             f" ({installed} files written)"
         )
+    sandboxed: list[str] = []
     with reporter.step("Config") as step:
         models_dir = query_models_dir(python, layout.log)
         version = probe_python(python, layout.log, import_core=True)["relight"]
-        write_config(layout.config, python, models_dir, version, record)
+        sandboxed = write_config(layout.config, python, models_dir, version, record, targets)
         record.python, record.version = str(python), version
         record.save()
         step.result = str(layout.config)
     if args.demo:
         with reporter.step("Demo on the bundled example") as step:
             step.result = step_demo(python, layout, record)
-    _print_summary(targets, not_found, python, layout)
+    _print_summary(targets, not_found, python, layout, sandboxed)
     return 0
 
 
 def _print_summary(
-    targets: list[hosts.HostTarget], not_found: list[str], python: Path, layout: Layout
+    targets: list[hosts.HostTarget], not_found: list[str], python: Path, layout: Layout,
+    sandboxed: list[str],
 ) -> None:
     print("\nSummary")
     print(f"  worker:  {python} -m relight_core.worker")
@@ -443,9 +445,14 @@ def _print_summary(
         print(f"  {target.label + ':':9} {where}")
     for line in not_found:
         print(f"  {line}")
-    if any("(Flatpak)" in t.label or "(Snap)" in t.label for t in targets):
-        print("  note: a sandboxed (Flatpak/Snap) GIMP or Krita may not be able to start the")
-        print("        worker; see 'Known limits' in docs/INSTALL.md")
+    for app_id in sandboxed:
+        # flatpak-spawn --host needs this; it lets the editor run programs outside its sandbox,
+        # so it is the user's call, not the installer's
+        print(f"  note: {app_id} (Flatpak) starts the worker outside its sandbox once allowed:")
+        print(f"        flatpak override --user --talk-name=org.freedesktop.Flatpak {app_id}")
+    if any("(Snap)" in t.label for t in targets):
+        print("  note: a Snap GIMP cannot start the worker; see 'Known limits' in "
+              "docs/INSTALL.md")
     print(
         "  GIMP: Filters > Light and Shadow > Relight Portrait…   "
         "Krita: Settings > Dockers > Relight (restart the editors first)"

@@ -37,6 +37,14 @@ CHANNEL_ORDERS = {"RGBA": 4, "BGRA": 4, "RGB": 3, "Y": 1}
 
 INSTALL_HINT = "install it with: python3 installer/install.py (from the Relight folder)"
 
+# An editor installed from Flathub runs sandboxed, and every sandbox has this file. The worker's
+# venv lives outside it, so the worker is started on the host through flatpak-spawn, which
+# the editor may do once it is allowed to talk to the Flatpak service.
+FLATPAK_INFO = Path("/.flatpak-info")
+# what the worker needs of the plug-in's environment when it starts on the host, which has
+# an environment of its own (and no PYTHONPATH of the editor's to drop)
+_FORWARDED_TO_HOST = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
+
 # Host-side error codes, in addition to the worker's bad_input/no_person/cancelled/unknown_op/
 # internal (see docs/worker-protocol.md).
 WORKER_MISSING = "worker_missing"
@@ -105,7 +113,7 @@ def worker_python(config: dict[str, Any] | None = None) -> str:
                 f"Relight's worker is not installed (no config at {default_config_path()}); "
                 + INSTALL_HINT,
             )
-    if not Path(python).is_file():
+    if not in_flatpak() and not Path(python).is_file():  # in a sandbox: a path on the host
         raise WorkerError(
             WORKER_MISSING,
             f"Relight's worker Python {python} does not exist; reinstall: " + INSTALL_HINT,
@@ -113,8 +121,39 @@ def worker_python(config: dict[str, Any] | None = None) -> str:
     return python
 
 
-def worker_command(python: str) -> list[str]:
-    return [python, "-m", "relight_core.worker"]
+def in_flatpak() -> bool:
+    """Is this plug-in running inside a Flatpak sandbox (GIMP or Krita from Flathub)?"""
+    return FLATPAK_INFO.exists()
+
+
+def flatpak_permission_command() -> str:
+    """The command that lets this sandboxed editor start programs on the host."""
+    app = os.environ.get("FLATPAK_ID") or "org.gimp.GIMP"
+    return f"flatpak override --user --talk-name=org.freedesktop.Flatpak {app}"
+
+
+def worker_command(python: str, env: dict[str, str] | None = None) -> list[str]:
+    """How to start the worker; in a Flatpak sandbox, on the host through ``flatpak-spawn``
+    (``--watch-bus``: it ends with the plug-in), handing over ``env``'s RELIGHT_* variables and
+    the Python I/O settings (default: :func:`worker_env`'s)."""
+    command = [python, "-m", "relight_core.worker"]
+    if not in_flatpak():
+        return command
+    env = worker_env() if env is None else env
+    handed = [f"--env={name}={value}" for name, value in sorted(env.items())
+              if name.startswith("RELIGHT_") or name in _FORWARDED_TO_HOST]
+    return ["flatpak-spawn", "--host", "--watch-bus", *handed, *command]
+
+
+def worker_stopped_message(exit_code: int | None, last_line: str, said_hello: bool) -> str:
+    """One line for a worker that ended; in a sandbox, one that never started says how to let
+    the editor start it on the host."""
+    message = f"Relight's worker stopped (exit code {exit_code}): {last_line}"
+    if in_flatpak() and not said_hello:
+        message = (f"Relight's worker could not start outside the Flatpak sandbox "
+                   f"({last_line}); allow it with: {flatpak_permission_command()}, then "
+                   "restart the editor")
+    return message
 
 
 def worker_env(
@@ -155,7 +194,13 @@ def decode(line: bytes | str) -> dict[str, Any]:
 
 
 def private_dir(prefix: str = "relight-") -> str:
-    """A temporary folder only this user can read (mode 700 on POSIX)."""
+    """A temporary folder only this user can read (mode 700 on POSIX). In a Flatpak sandbox it
+    is made in the app's cache folder, which the worker on the host sees at the same path
+    (the sandbox's /tmp is its own)."""
+    if in_flatpak() and os.environ.get("XDG_CACHE_HOME"):
+        cache = Path(os.environ["XDG_CACHE_HOME"])
+        cache.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkdtemp(prefix=prefix, dir=cache)
     return tempfile.mkdtemp(prefix=prefix)
 
 
@@ -241,13 +286,14 @@ class WorkerClient:
             if python is None:
                 config = load_config() if config is None else config
                 python = worker_python(config)
-            command = worker_command(python)
+            command = worker_command(python, worker_env(env, config))
         self.command = command
         self.idle_timeout = idle_timeout
         self._lines: queue.Queue[bytes | None] = queue.Queue()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self._next_id = 0
         self._stdin_lock = threading.Lock()
+        self.hello: dict[str, Any] | None = None
         try:
             self.process = subprocess.Popen(
                 command,
@@ -312,10 +358,8 @@ class WorkerClient:
                 self.kill()
             time.sleep(0.05)  # let the stderr reader catch the last words
             last = self._stderr_tail[-1] if self._stderr_tail else "no output"
-            raise WorkerError(
-                WORKER_CRASHED,
-                f"Relight's worker stopped (exit code {self.process.returncode}): {last}",
-            )
+            raise WorkerError(WORKER_CRASHED, worker_stopped_message(
+                self.process.returncode, last, self.hello is not None))
         try:
             return decode(line)
         except ValueError as exc:

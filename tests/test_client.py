@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -249,3 +250,115 @@ def test_real_worker_cancels_a_long_prepare(tmp_path):
         assert "albedo" not in stages  # it stopped before the end
         assert worker.request("ping")["busy"] is False
     assert elapsed < 30
+
+
+# --------------------------------------------------------------------------- Flatpak sandbox
+
+FAKE_FLATPAK_SPAWN = """\
+#!{python}
+# Stands in for flatpak-spawn: `--host` runs the command "on the host", with a fresh
+# environment (PATH, HOME) plus the --env=NAME=VALUE it was handed, as the real one does.
+import json, os, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if {refuse}:
+    sys.exit("Portal call failed: org.freedesktop.DBus.Error.ServiceUnknown")
+if not args or args.pop(0) != "--host":
+    sys.exit("flatpak-spawn: only --host is emulated")
+env = {{"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}}
+while args and args[0].startswith("--"):
+    option = args.pop(0)
+    if option.startswith("--env="):
+        name, _, value = option[len("--env="):].partition("=")
+        env[name] = value
+    elif option != "--watch-bus":
+        sys.exit("flatpak-spawn: unknown option " + option)
+os.execve(args[0], args, env)
+"""
+
+
+def sandbox(monkeypatch, tmp_path, refuse: bool = False) -> Path:
+    """Pretend to run inside GIMP's Flatpak: a /.flatpak-info, the app's cache folder, and a
+    stand-in flatpak-spawn first on PATH. Returns the file that logs its arguments."""
+    info = tmp_path / "flatpak-info"
+    info.write_text("[Application]\nname=org.gimp.GIMP\n")
+    monkeypatch.setattr(client, "FLATPAK_INFO", info)
+    monkeypatch.setenv("FLATPAK_ID", "org.gimp.GIMP")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "app-cache"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "spawned.jsonl"
+    spawn = bin_dir / "flatpak-spawn"
+    spawn.write_text(FAKE_FLATPAK_SPAWN.format(python=sys.executable, log=str(log),
+                                               refuse=refuse))
+    spawn.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
+    return log
+
+
+def test_outside_a_sandbox_the_worker_starts_directly(monkeypatch, tmp_path):
+    monkeypatch.setattr(client, "FLATPAK_INFO", tmp_path / "absent")
+    assert not client.in_flatpak()
+    assert client.worker_command("/venv/bin/python") == ["/venv/bin/python", "-m",
+                                                         "relight_core.worker"]
+
+
+def test_in_a_flatpak_sandbox_the_worker_is_started_on_the_host(monkeypatch, tmp_path):
+    sandbox(monkeypatch, tmp_path)
+    env = client.worker_env({"PYTHONPATH": "/app/lib/gimp", "PATH": "/app/bin",
+                             "RELIGHT_THREADS": "2"}, {"models_dir": "/home/u/models"})
+    command = client.worker_command("/home/u/venv/bin/python", env)
+    assert command[:3] == ["flatpak-spawn", "--host", "--watch-bus"]
+    assert command[-3:] == ["/home/u/venv/bin/python", "-m", "relight_core.worker"]
+    handed = command[3:-3]
+    assert "--env=RELIGHT_MODELS_DIR=/home/u/models" in handed
+    assert "--env=RELIGHT_THREADS=2" in handed and "--env=PYTHONUNBUFFERED=1" in handed
+    assert not any("PYTHONPATH" in arg or "PATH=/app" in arg for arg in handed)
+    # the venv's interpreter is a path on the host: the sandbox cannot check it exists
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"python": "/home/u/venv/bin/python"}))
+    monkeypatch.setenv("RELIGHT_CONFIG", str(config))
+    monkeypatch.delenv("RELIGHT_PYTHON", raising=False)
+    assert client.worker_python() == "/home/u/venv/bin/python"
+    # pixel files go where the host sees them too: the app's cache, not the sandbox's /tmp
+    folder = Path(client.private_dir())
+    assert folder.parent == tmp_path / "app-cache" and folder.is_dir()
+
+
+def test_the_real_worker_answers_through_flatpak_spawn(monkeypatch, tmp_path):
+    """The real worker started through the stand-in flatpak-spawn, with only what the client
+    hands it in its environment: it finds the models and relights a real portrait."""
+    from relight_core import io
+    from relight_core.models.testing import ensure_test_models
+
+    ensure_test_models()  # sets RELIGHT_MODELS_DIR, which must reach the worker
+    log = sandbox(monkeypatch, tmp_path)
+    monkeypatch.setenv("PYTHONPATH", "/app/lib/python3/site-packages")  # the editor's own
+    folder = Path(client.private_dir())
+    portrait = io.read_image(DATA / "portraits" / "07_man_outdoor_open_shade_cc0.png")
+    descriptor = client.pixel_descriptor(folder / "portrait.raw", portrait.shape[1],
+                                         portrait.shape[0], "f32", "linear",
+                                         "RGBA" if portrait.shape[2] == 4 else "RGB")
+    portrait.astype("<f4").tofile(descriptor["path"])
+    request = {"portrait": descriptor, "hdri": {"path": str(DATA / "hdri" /
+                                                            "kiara_1_dawn_1k.hdr")},
+               "layers": ["alpha"], "preview_size": 96,
+               "output": {"dir": str(folder), "dtype": "u8", "encoding": "srgb"}}
+    with client.WorkerClient(python=sys.executable) as worker:
+        result = worker.request("relight", request)
+    alpha = Path(result["layers"]["alpha"]["path"])
+    assert alpha.parent == folder and alpha.stat().st_size == result["width"] * result["height"]
+    spawned = [json.loads(line) for line in log.read_text().splitlines()]
+    assert spawned and spawned[0][:2] == ["--host", "--watch-bus"]
+    assert f"--env=RELIGHT_MODELS_DIR={os.environ['RELIGHT_MODELS_DIR']}" in spawned[0]
+
+
+def test_a_sandbox_that_may_not_start_the_worker_says_how_to_allow_it(monkeypatch, tmp_path):
+    sandbox(monkeypatch, tmp_path, refuse=True)
+    with pytest.raises(client.WorkerError) as error:
+        client.WorkerClient(python="/home/u/venv/bin/python", start_timeout=30)
+    assert error.value.code == client.WORKER_CRASHED
+    message = str(error.value)
+    assert "Portal call failed" in message
+    assert "flatpak override --user --talk-name=org.freedesktop.Flatpak org.gimp.GIMP" in message

@@ -337,6 +337,13 @@ def test_install_check_corrupt_and_uninstall(fake_home, models_dir, tmp_path):
     assert config["protocol"] == 1 and config["version"] == "0.1.0"
     assert Path(config["models_dir"]) == models_dir
     assert Path(config["python"]) == Path(sys.executable)
+    # a Flatpak editor reads the config from its own folder, and is told how to let its
+    # plug-in start the worker outside the sandbox
+    for app_id in ("org.gimp.GIMP", "org.kde.krita"):
+        sandboxed = home / ".var" / "app" / app_id / "config" / "relight" / "config.json"
+        assert json.loads(sandboxed.read_text()) == config
+        assert (f"flatpak override --user --talk-name=org.freedesktop.Flatpak {app_id}"
+                in installed.stdout)
 
     result = relight_with_installed_client(home, env, tmp_path)
     alpha = Path(result["layers"]["alpha"]["path"]).read_bytes()

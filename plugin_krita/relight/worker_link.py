@@ -127,10 +127,11 @@ class WorkerLink(QObject):
         if self._process is not None:
             return
         python = client.worker_python()
-        command = client.worker_command(python)
+        worker_env = client.worker_env()
+        command = client.worker_command(python, worker_env)
         process = QProcess(self)
         environment = QProcessEnvironment()
-        for name, value in client.worker_env().items():
+        for name, value in worker_env.items():
             environment.insert(name, value)
         process.setProcessEnvironment(environment)
         process.readyReadStandardOutput.connect(self._on_stdout)
@@ -224,7 +225,7 @@ class WorkerLink(QObject):
         self._on_stderr()
         last = self._stderr_tail[-1] if self._stderr_tail else "no output"
         self._crash("worker_crashed",
-                    f"Relight's worker stopped (exit code {exit_code}): {last}")
+                    client.worker_stopped_message(exit_code, last, self._hello is not None))
 
     def _detach_process(self) -> QProcess | None:
         """Take the worker process out of service: no more signals reach us from it."""
