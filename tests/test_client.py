@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from flatpak_fakes import sandbox
 
 from relight_core import client
 
@@ -254,49 +255,6 @@ def test_real_worker_cancels_a_long_prepare(tmp_path):
 
 # --------------------------------------------------------------------------- Flatpak sandbox
 
-FAKE_FLATPAK_SPAWN = """\
-#!{python}
-# Stands in for flatpak-spawn: `--host` runs the command "on the host", with a fresh
-# environment (PATH, HOME) plus the --env=NAME=VALUE it was handed, as the real one does.
-import json, os, sys
-args = sys.argv[1:]
-with open({log!r}, "a") as log:
-    log.write(json.dumps(args) + "\\n")
-if {refuse}:
-    sys.exit("Portal call failed: org.freedesktop.DBus.Error.ServiceUnknown")
-if not args or args.pop(0) != "--host":
-    sys.exit("flatpak-spawn: only --host is emulated")
-env = {{"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}}
-while args and args[0].startswith("--"):
-    option = args.pop(0)
-    if option.startswith("--env="):
-        name, _, value = option[len("--env="):].partition("=")
-        env[name] = value
-    elif option != "--watch-bus":
-        sys.exit("flatpak-spawn: unknown option " + option)
-os.execve(args[0], args, env)
-"""
-
-
-def sandbox(monkeypatch, tmp_path, refuse: bool = False) -> Path:
-    """Pretend to run inside GIMP's Flatpak: a /.flatpak-info, the app's cache folder, and a
-    stand-in flatpak-spawn first on PATH. Returns the file that logs its arguments."""
-    info = tmp_path / "flatpak-info"
-    info.write_text("[Application]\nname=org.gimp.GIMP\n")
-    monkeypatch.setattr(client, "FLATPAK_INFO", info)
-    monkeypatch.setenv("FLATPAK_ID", "org.gimp.GIMP")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "app-cache"))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "spawned.jsonl"
-    spawn = bin_dir / "flatpak-spawn"
-    spawn.write_text(FAKE_FLATPAK_SPAWN.format(python=sys.executable, log=str(log),
-                                               refuse=refuse))
-    spawn.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
-    return log
-
-
 def test_outside_a_sandbox_the_worker_starts_directly(monkeypatch, tmp_path):
     monkeypatch.setattr(client, "FLATPAK_INFO", tmp_path / "absent")
     assert not client.in_flatpak()
@@ -305,7 +263,7 @@ def test_outside_a_sandbox_the_worker_starts_directly(monkeypatch, tmp_path):
 
 
 def test_in_a_flatpak_sandbox_the_worker_is_started_on_the_host(monkeypatch, tmp_path):
-    sandbox(monkeypatch, tmp_path)
+    sandbox(monkeypatch, tmp_path, client)
     env = client.worker_env({"PYTHONPATH": "/app/lib/gimp", "PATH": "/app/bin",
                              "RELIGHT_THREADS": "2"}, {"models_dir": "/home/u/models"})
     command = client.worker_command("/home/u/venv/bin/python", env)
@@ -333,7 +291,7 @@ def test_the_real_worker_answers_through_flatpak_spawn(monkeypatch, tmp_path):
     from relight_core.models.testing import ensure_test_models
 
     ensure_test_models()  # sets RELIGHT_MODELS_DIR, which must reach the worker
-    log = sandbox(monkeypatch, tmp_path)
+    log = sandbox(monkeypatch, tmp_path, client)
     monkeypatch.setenv("PYTHONPATH", "/app/lib/python3/site-packages")  # the editor's own
     folder = Path(client.private_dir())
     portrait = io.read_image(DATA / "portraits" / "07_man_outdoor_open_shade_cc0.png")
@@ -355,7 +313,7 @@ def test_the_real_worker_answers_through_flatpak_spawn(monkeypatch, tmp_path):
 
 
 def test_a_sandbox_that_may_not_start_the_worker_says_how_to_allow_it(monkeypatch, tmp_path):
-    sandbox(monkeypatch, tmp_path, refuse=True)
+    sandbox(monkeypatch, tmp_path, client, refuse=True)
     with pytest.raises(client.WorkerError) as error:
         client.WorkerClient(python="/home/u/venv/bin/python", start_timeout=30)
     assert error.value.code == client.WORKER_CRASHED

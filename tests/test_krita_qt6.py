@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flatpak_fakes import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "plugin_krita" / "relight"
@@ -570,6 +571,36 @@ def test_worker_link_reports_a_worker_that_cannot_start(adapter, monkeypatch, tm
     assert errors[1:] == []  # reported on the next turn of the event loop, never raised
     assert wait_for(lambda: len(errors) == 2)
     assert errors[1][0] == "worker_missing" and "does not exist" in errors[1][1]
+    link.stop()
+
+
+def test_worker_link_in_a_flatpak_sandbox_starts_the_worker_on_the_host(adapter, worker_python,
+                                                                       monkeypatch, tmp_path):
+    """Krita from Flathub: the link starts the real worker through (a stand-in) flatpak-spawn
+    and keeps its pixel files in the app's cache; a sandbox that may not spawn gets the
+    command that allows it."""
+    log = sandbox(monkeypatch, tmp_path, adapter.client)
+    monkeypatch.setenv("FLATPAK_ID", "org.kde.krita")
+    link = adapter.worker_link.WorkerLink(idle_timeout_s=30, start_timeout_s=30)
+    results: list[dict] = []
+    errors: list[tuple[str, str]] = []
+    assert Path(link.temp_dir()).parent == tmp_path / "app-cache"
+    link.request("ping", {}, results.append, lambda *error: errors.append(error))
+    assert wait_for(lambda: results or errors), link.stderr_tail()
+    assert errors == [] and results[0]["protocol"] == adapter.client.PROTOCOL
+    link.stop()
+    assert log.read_text().count("--host") == 1
+
+    refusing = tmp_path / "refusing"
+    refusing.mkdir()
+    sandbox(monkeypatch, refusing, adapter.client, refuse=True)
+    monkeypatch.setenv("FLATPAK_ID", "org.kde.krita")
+    link = adapter.worker_link.WorkerLink(idle_timeout_s=30, start_timeout_s=30)
+    link.request("ping", {}, results.append, lambda *error: errors.append(error))
+    assert wait_for(lambda: errors)
+    assert errors[0][0] == "worker_crashed" and "Portal call failed" in errors[0][1]
+    assert ("flatpak override --user --talk-name=org.freedesktop.Flatpak org.kde.krita"
+            in errors[0][1])
     link.stop()
 
 
