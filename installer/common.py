@@ -276,12 +276,10 @@ def write_config(path: Path, python: Path, models_dir: Path, version: str, recor
     if record.config != str(path):
         record.config = str(path)
         record.save()
-    sandboxed = []
-    for app in dict.fromkeys(filter(None, map(hosts.flatpak_app, targets))):
-        app_id, app_dir = app
+    apps = {app[0]: app[1] for target in targets if (app := hosts.flatpak_app(target))}
+    for app_dir in apps.values():
         _write_our_file(app_dir / "config" / "relight" / "config.json", text, record)
-        sandboxed.append(app_id)
-    return sandboxed
+    return list(apps)
 
 
 def _write_our_file(path: Path, text: str, record: Record) -> None:
