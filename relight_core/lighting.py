@@ -527,6 +527,18 @@ def _clip_gain(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) 
     return float(np.clip(math.exp(level), params.diffuse_clip_gain, params.max_clip_gain))
 
 
+def _above_horizon(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (H, W bool) without its pixels below the horizon of a level camera (the lower
+    half). Clipped pixels there are lit surfaces (a sunlit patch of floor or lawn, a white
+    bed, a backdrop), not sources like the sky, a window or a lamp above it: they pass on
+    light that comes from above, so boosting them past the clip level would make the light
+    come from below. Measured on unseen panoramas (indoors, studios, sun patches), see
+    docs/lighting-eval.md."""
+    above = mask.copy()
+    above[mask.shape[0] // 2:] = False
+    return above
+
+
 def _tint_clipped(ambient_photo: np.ndarray, white: np.ndarray, clipped: np.ndarray,
                   labels: np.ndarray, params: EstimatorParams) -> None:
     """Give white-clipped areas (in place) the hue of the unclipped pixels around them,
@@ -1031,7 +1043,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     ambient_photo = photo.copy()
     # only white (all-channel) clipping says the true value is well above 1
     diffuse_clipped = white & ~key_mask
-    ambient_photo[diffuse_clipped] *= _clip_gain(photo, clipped, params)
+    ambient_photo[_above_horizon(diffuse_clipped)] *= _clip_gain(photo, clipped, params)
     _tint_clipped(ambient_photo, diffuse_clipped, clipped, labels, params)
     # restored sky is still clipped for the blob tests above (its extent is what clipped)
     sky = _clear_sky_mask(photo, clipped & ~sky_restored, params)

@@ -662,3 +662,24 @@ def test_a_sun_in_view_is_placed_where_the_camera_sees_it():
     env = lighting.estimate_environment(photograph(sunny_world(sun))[0])
     assert any("compact clipped source" in note for note in env.notes), env.notes
     assert math.degrees(math.acos(float(env.key_direction @ sun))) < 4
+
+
+def test_a_clipped_patch_of_floor_is_a_lit_surface_not_a_source():
+    """A room with a sunlit patch clipped on its floor, below the horizon: the patch passes on
+    light from above, so the estimate is the same as with the patch just under the clip level
+    (boosted as a source, it made the light come from below: 1.7× the light from below). The
+    same patch high on the wall, a window, still counts as far brighter than it shows."""
+    rng = np.random.default_rng(5)
+    walls = rng.uniform(0.1, 0.3, (60, 80)).astype(np.float32)
+    below, ahead = np.array([[0.0, -1.0, 0.0]]), np.array([[0.0, 0.0, 1.0]])
+
+    def light(rows: slice, value: float, normal: np.ndarray) -> float:
+        photo = np.repeat(walls[..., None], 3, axis=2)
+        photo[rows, 10:70] = value
+        sh = lighting.estimate_environment(photo).sh
+        return float(envmap.irradiance_sh(sh, normal)[0] @ envmap.LUMINANCE)
+
+    floor = slice(44, 56)
+    assert light(floor, 1.0, below) == pytest.approx(light(floor, 0.96, below), rel=0.05)
+    window = slice(4, 16)
+    assert light(window, 1.0, ahead) > 1.3 * light(window, 0.96, ahead)
