@@ -107,6 +107,9 @@ class Image:
         self.undo_depth -= 1
 
 
+MESSAGES: list = []  # what the plug-in showed with Gimp.message
+
+
 def fake_gi_modules() -> dict:
     gimp = types.SimpleNamespace(
         ImageBaseType=types.SimpleNamespace(RGB="RGB", GRAY="GRAY", INDEXED="INDEXED"),
@@ -122,7 +125,7 @@ def fake_gi_modules() -> dict:
         PlugIn=object, main=lambda *a: None,
         progress_init=lambda text: None, progress_set_text=lambda text: None,
         progress_update=lambda fraction: None, progress_end=lambda: None,
-        displays_flush=lambda: None,
+        displays_flush=lambda: None, message=MESSAGES.append,
     )
     gimp.Layer = types.SimpleNamespace(
         new=lambda image, name, w, h, kind, opacity, mode: Item(image, name, w, h, mode))
@@ -154,6 +157,7 @@ class FakeClient:
 
     requests: list = []
     error = None
+    warnings: list = []
     shading_over_max = 0.4
 
     def __init__(self):
@@ -177,7 +181,7 @@ class FakeClient:
             client.write_pixels(descriptor, bytes(client.expected_size(descriptor)))
             descriptor["max"] = FakeClient.shading_over_max if name == "shading_over" else 1.0
             layers[name] = descriptor
-        return {"type": "result", "layers": layers}
+        return {"type": "result", "layers": layers, "warnings": list(FakeClient.warnings)}
 
     def close(self):
         self.closed = True
@@ -203,6 +207,8 @@ def options(**overrides):
 @pytest.fixture(autouse=True)
 def reset_client():
     FakeClient.requests, FakeClient.error, FakeClient.shading_over_max = [], None, 0.4
+    FakeClient.warnings = []
+    MESSAGES.clear()
 
 
 def tree(items):
@@ -374,3 +380,14 @@ def test_a_failure_while_building_removes_the_partial_group(plugin, monkeypatch)
     with pytest.raises(RuntimeError):
         plugin.relight_image(image, [portrait], options(), FakeClient)
     assert tree(image.layers) == ["Portrait", "Background"] and image.undo_depth == 0
+
+
+def test_the_workers_notes_are_shown_once_and_only_when_there_are_some(plugin):
+    """What the worker could not do as asked (no face: normals from the silhouette) reaches the
+    user, as in Krita's docker; a run that went as asked shows nothing."""
+    image, portrait, _ = scene()
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert MESSAGES == []
+    FakeClient.warnings = ["no face found: normals come from the silhouette only"]
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert MESSAGES == ["Relight: no face found: normals come from the silhouette only"]

@@ -310,9 +310,19 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
             image.undo_group_end()
         Gimp.progress_end()
         Gimp.displays_flush()
+        show_notes(result)
         return group
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def show_notes(result: dict) -> None:
+    """Tell the user what the worker could not do as asked (no face found: normals from the
+    silhouette; a panorama scaled to the photo's exposure), as Krita's docker does; silent when
+    all went as asked."""
+    notes = [str(note) for note in result.get("warnings", [])]
+    if notes:
+        Gimp.message("Relight: " + "; ".join(notes[:3]))
 
 
 def error_values(procedure, message: str):
