@@ -318,8 +318,7 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
 
 def show_notes(result: dict) -> None:
     """Tell the user what the worker could not do as asked (no face found: normals from the
-    silhouette; a panorama scaled to the photo's exposure), as Krita's docker does; silent when
-    all went as asked."""
+    silhouette only), as Krita's docker does; silent when all went as asked."""
     notes = [str(note) for note in result.get("warnings", [])]
     if notes:
         Gimp.message("Relight: " + "; ".join(notes[:3]))
