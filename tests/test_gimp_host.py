@@ -84,6 +84,7 @@ def job_cases(python: str, models_dir: Path) -> list[dict]:
         {"name": "no_person", "kind": "no_person"},
         {"name": "too_large", "kind": "too_large"},
         {"name": "no_background", "kind": "no_background"},
+        {"name": "face_down", "kind": "face_down"},
         {"name": "worker_missing", "kind": "plain",
          "config": {"python": "/nonexistent/relight-venv/bin/python",
                     "models_dir": str(models_dir)}},
@@ -150,7 +151,8 @@ def gimp_run(tmp_path_factory):
     results_path = out / "results.json"
     assert done.returncode == 0 and results_path.is_file(), log
     results = json.loads(results_path.read_text())["cases"]
-    return {"results": results, "log": log, "profile": profile}
+    return {"results": results, "log": log, "profile": profile,
+            "output": done.stdout + done.stderr}
 
 
 def case(gimp_run, name: str) -> dict:
@@ -329,3 +331,11 @@ def test_plugin_file_is_executable_in_the_profile(gimp_run):
     plugin = gimp_run["profile"] / "plug-ins" / "relight" / "relight.py"
     assert plugin.stat().st_mode & stat.S_IXUSR
     assert (plugin.parent / "relight_client.py").is_file()
+
+
+def test_a_portrait_without_a_findable_face_is_relit_and_the_user_told_why(gimp_run):
+    """Upside down, the person is found but no face: the run succeeds (normals from the
+    silhouette) and the worker's note reaches GIMP's messages (Gimp.message)."""
+    result = case(gimp_run, "face_down")
+    assert result["status"] == "success", f"{result['message']}\n{gimp_run['log']}"
+    assert "Relight: no face found" in gimp_run["output"], gimp_run["log"]

@@ -187,6 +187,9 @@ def bad_case(case):
         image.insert_layer(target, None, 0)
     elif kind == "no_background":
         image.remove_layer(background)
+    elif kind == "face_down":  # a person whose face the detector cannot find upside down
+        portrait.transform_flip_simple(Gimp.OrientationType.VERTICAL, True, 0.0)
+        arguments["background-layer"] = background
     before = top_level(image)
     status, message = run_relight(image, [target], arguments)
     result = {"status": status, "message": message, "before": before, "after": top_level(image)}
