@@ -27,6 +27,9 @@ pytestmark = pytest.mark.krita
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 PORTRAIT = DATA / "portraits" / "01_eileen_collins_nasa_studio_pd.png"
+# upside down, this one's person is found but its face is not (portrait 01's helmet and face
+# still read as faces so)
+FACE_DOWN = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
 BACKGROUND = DATA / "backgrounds" / "kiara_dawn.png"
 HDRI = DATA / "hdri" / "kiara_1_dawn_1k.hdr"
 KRITA_TIMEOUT_S = 420
@@ -93,7 +96,7 @@ def krita_run(tmp_path_factory):
     install_plugin(resource_dir, kritarc, config, python, models)
     install_driver(resource_dir, kritarc)
     job = {"out_dir": str(dirs["out"]), "portrait": str(PORTRAIT),
-           "background": str(BACKGROUND), "hdri": str(HDRI)}
+           "background": str(BACKGROUND), "hdri": str(HDRI), "face_down": str(FACE_DOWN)}
     (root / "job.json").write_text(json.dumps(job))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
@@ -250,6 +253,18 @@ def test_live_preview_follows_rotation(krita_run):
 def test_user_layers_untouched(krita_run):
     result = krita_run["result"]
     assert result["user_layers_after"] == result["user_layers_before"]
+
+
+def test_a_portrait_without_a_findable_face_is_relit_and_the_user_told_why(krita_run):
+    """Upside down, the person is found but no face: the layers come (normals from the
+    silhouette) and the docker's status line says why."""
+    case = krita_run["result"]["cases"]["face_down"]
+    assert case["outcome"] == "applied", case["message"]
+    names = [node["name"] for node in case["tree"]]
+    assert names[names.index("Relight 6") - 1] == "Portrait upside down", names
+    group = case["tree"][names.index("Relight 6")]
+    assert [c["name"] for c in group["children"]] == ["Composite", "Components", "Relit"]
+    assert "no face found" in case["message"], case["message"]
 
 
 @pytest.mark.parametrize(("name", "words"), [

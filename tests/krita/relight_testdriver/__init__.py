@@ -93,19 +93,22 @@ class Driver:
         self.after(500, self.watchdog)
 
     # -- document building
-    def image_bytes(self, path, width, height):
+    def image_bytes(self, path, width, height, upside_down=False):
         image = QImage(path)
         if image.isNull():
             self.fail(f"cannot read {path}")
         image = image.scaled(width, height).convertToFormat(QImage.Format.Format_ARGB32)
+        if upside_down:
+            image = image.mirrored(False, True)
         pointer = image.constBits()
         pointer.setsize(image.sizeInBytes())
         return bytes(pointer)  # B, G, R, A on little-endian machines: Krita's U8 order
 
-    def add_layer(self, name, path, width, height, x, y):
+    def add_layer(self, name, path, width, height, x, y, upside_down=False):
         node = self.doc.createNode(name, "paintlayer")
         self.doc.rootNode().addChildNode(node, None)
-        node.setPixelData(QByteArray(self.image_bytes(path, width, height)), x, y, width, height)
+        node.setPixelData(QByteArray(self.image_bytes(path, width, height, upside_down)), x, y,
+                          width, height)
         return node
 
     def fingerprint(self, node):
@@ -153,7 +156,7 @@ class Driver:
                       self.case_undo_redo, self.case_preview, self.case_docker_u16,
                       self.case_docker_f16, self.case_docker_f32, self.case_empty_layer,
                       self.case_no_person, self.case_worker_missing, self.case_hdri,
-                      self.case_grey, self.save]
+                      self.case_face_down, self.case_grey, self.save]
         self.watchdog()
         self.next_step()
 
@@ -171,6 +174,10 @@ class Driver:
                                        PORTRAIT_SIZE, x, y)
         self.empty = self.doc.createNode("Empty", "paintlayer")
         self.doc.rootNode().addChildNode(self.empty, None)
+        # the person upside down: found, but not the face (hidden until its own case)
+        self.face_down = self.add_layer("Portrait upside down", self.job["face_down"],
+                                        PORTRAIT_SIZE, PORTRAIT_SIZE, x, y, upside_down=True)
+        self.face_down.setVisible(False)
         self.doc.setActiveNode(self.portrait)
         window = self.app.activeWindow()
         window.qwindow().setGeometry(0, 0, 1600, 1000)
@@ -402,6 +409,11 @@ class Driver:
             return
         self.docker.set_inputs(self.portrait, hdri_path=self.job["hdri"])
         self.wait_docker({"applied", "error"}, self.record_apply("hdri_f32"))
+        self.docker.apply()
+
+    def case_face_down(self):
+        self.docker.set_inputs(self.face_down, self.background)
+        self.wait_docker({"applied", "error"}, self.record_apply("face_down"))
         self.docker.apply()
 
     def case_grey(self):
