@@ -22,20 +22,22 @@ How the estimate is made (each step a physical assumption, no per-file knowledge
    everything outside the frame is blurred, because only its average light matters.
 2. *Inverse tone mapping*: pixels clipped in all channels were at least 1; large clipped areas
    (overcast sky, windows, lamps) are raised by a modest factor, or by more where auto-exposure
-   (log-average at mid-grey) says the clipped part must be brighter, and take the hue of their
-   unclipped fringe (a dawn glow clips white but is pink around its edge). A compact clipped
-   blob that is white in its core (or, low and reddened by the air, clipped in red alone above
-   the horizon), blooms (bright pixels around it) and sits in open, smooth sky is a sun: it
-   becomes the key light, in the direction the (level) camera sees its white core, its flux that
-   of the blob at ``compact_gain`` × the clip level, at most ``key_to_ambient`` × the ambient
-   facing it; looking into a sun, the unseen sky is the darker anti-solar one. A blob cut by the
-   top of the frame but narrow, or by the top and one side (a sun past the corner), is still a
-   sun, placed where the wrap, stretched beyond the frame, puts its white core; a sun's size is
-   that of its white core (overexposed, its glare spreads in a coloured fringe). A clear sky
-   clipped in blue alone over much of the frame (a photo exposed brighter than metered) gets its
-   blue back from green × the unclipped sky's B / G and counts as sky. Sunlight's colour is not
-   read from the clipped, sky-mixed pixels around it but from the atmosphere's extinction at its
-   elevation (Rayleigh + aerosol, :func:`sunlight_colour`): white at noon, orange at sunrise.
+   (log-average at mid-grey) says the clipped part must be brighter, except below the horizon,
+   where they are lit surfaces (a sunlit patch of floor) and keep the clip level; all take the
+   hue of their unclipped fringe (a dawn glow clips white but is pink around its edge). A
+   compact clipped blob that is white in its core (or, low and reddened by the air, clipped in
+   red alone above the horizon), blooms (bright pixels around it) and sits in open, smooth sky
+   is a sun: it becomes the key light, in the direction the (level) camera sees its white core,
+   its flux that of the blob at ``compact_gain`` × the clip level, at most ``key_to_ambient`` ×
+   the ambient facing it; looking into a sun, the unseen sky is the darker anti-solar one. A
+   blob cut by the top of the frame but narrow, or by the top and one side (a sun past the
+   corner), is still a sun, placed where the wrap, stretched beyond the frame, puts its white
+   core; a sun's size is that of its white core (overexposed, its glare spreads in a coloured
+   fringe). A clear sky clipped in blue alone over much of the frame (a photo exposed brighter
+   than metered) gets its blue back from green × the unclipped sky's B / G and counts as sky.
+   Sunlight's colour is not read from the clipped, sky-mixed pixels around it but from the
+   atmosphere's extinction at its elevation (Rayleigh + aerosol, :func:`sunlight_colour`): white
+   at noon, orange at sunrise.
 3. *Light from outside the frame*, when no sun is in view. Clear daylight sky (smooth, clearly
    blue) in the top of the frame says the sun is out, and, not being in view, behind the
    photographer (low, as the sun mostly is when it lights a face), at the azimuth where the CIE
