@@ -16,10 +16,11 @@ Contract
 
 Method: hair and body are "inflated" from the silhouette (each part a round cross-section
 whose radius is the local thickness of the silhouette, so normals turn sideways at the matte
-edge); the face is the 468-point mesh, triangulated (Delaunay of the landmarks' image
-positions: no triangulation file needed), rasterised with interpolated vertex normals, and
-blended in with a feathered weight; its depth is aligned to the inflated surface at the face
-border so the height field has no step.
+edge; notches in the outline narrower than the head's scale are filled first, so loose hair
+is one rounded volume, not a band per clump); the face is the 468-point mesh, triangulated
+(Delaunay of the landmarks' image positions: no triangulation file needed), rasterised
+with interpolated vertex normals, and blended in with a feathered weight; its depth is
+aligned to the inflated surface at the face border so the height field has no step.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ THICKNESS_SMOOTH_FRACTION = 0.02  # blur of the local thickness, fraction of the
 DEPTH_BLUR = 0.5                # distance to the edge blurred by σ = this × that distance
 HEIGHT_SMOOTH_FRACTION = 0.01
 HEAD_RADIUS_PER_FACE_WIDTH = 0.6
+ENVELOPE_SIGMA = 0.15             # outline's notches filled at this × the head's radius
 
 
 @dataclass
@@ -91,13 +93,14 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     mask = (alpha >= 0.5).astype(np.uint8)
     if not mask.any():
         return np.zeros(alpha.shape, np.float32)
+    long_side = max(alpha.shape)
+    if max_radius_px is None:
+        max_radius_px = 0.1 * long_side
+    mask = _with_gaps_filled(mask, ENVELOPE_SIGMA * max_radius_px)
     # pad so a person cut by the frame edge is not "round" along the frame edge
     pad = 1
     padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
-    long_side = max(alpha.shape)
-    if max_radius_px is None:
-        max_radius_px = 0.1 * long_side
     # no edge in the frame (a fully opaque layer) leaves FLT_MAX, which blurs into inf/NaN;
     # depths beyond a few radii are all "deep inside" to the profile anyway
     np.minimum(distance, 4.0 * max_radius_px, out=distance)
@@ -109,6 +112,21 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
     height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
     return height * (alpha > 0).astype(np.float32)
+
+
+def _with_gaps_filled(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Silhouette (H, W) uint8 0/1 → the same with its notches filled: the union of the mask
+    and its envelope (the mask blurred by ``sigma`` px, kept where at least half covered).
+
+    The wavy outline of loose hair, clumps and the gaps between them, is edge at the scale of
+    a strand; inflated as it is, every notch bends the rim's normals toward it and the side of
+    the hair shades in horizontal bands under a side light. The envelope follows the head's
+    outline instead. Parts that stick out of it (a lock, an arm, a finger) keep their own
+    shape, so nothing thinner than the envelope's scale is lost.
+    """
+    if sigma < 1.0:
+        return mask
+    return mask | (_smooth_blur(mask.astype(np.float32), sigma) >= 0.5).astype(np.uint8)
 
 
 def _depth_blurred(distance: np.ndarray, max_sigma: float) -> np.ndarray:
