@@ -48,6 +48,7 @@ THICKNESS_SMOOTH_FRACTION = 0.02  # blur of the local thickness, fraction of the
 DEPTH_BLUR = 0.5                # distance to the edge blurred by σ = this × that distance
 HEIGHT_SMOOTH_FRACTION = 0.01
 HEAD_RADIUS_PER_FACE_WIDTH = 0.6
+FRAME_CUT_RUN = 0.3             # on the frame's edge over ≥ this × the head's radius: cut there
 ENVELOPE_SIGMA = 0.15             # outline's notches filled at this × the head's radius
 
 
@@ -96,15 +97,17 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     long_side = max(alpha.shape)
     if max_radius_px is None:
         max_radius_px = 0.1 * long_side
-    mask = _with_gaps_filled(mask, ENVELOPE_SIGMA * max_radius_px)
-    # pad so a person cut by the frame edge is not "round" along the frame edge
+    filled = _with_gaps_filled(mask, ENVELOPE_SIGMA * max_radius_px)
+    # pad so a person cut by the frame edge is not "round" along the frame edge (but is where
+    # its outline only touches the edge)
     pad = 1
-    padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    padded = cv2.copyMakeBorder(filled, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    _round_where_only_touching(padded, mask, FRAME_CUT_RUN * max_radius_px)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
     # no edge in the frame (a fully opaque layer) leaves FLT_MAX, which blurs into inf/NaN;
     # depths beyond a few radii are all "deep inside" to the profile anyway
     np.minimum(distance, 4.0 * max_radius_px, out=distance)
-    thickness = _smooth_local_thickness(distance, mask, max_radius_px,
+    thickness = _smooth_local_thickness(distance, filled, max_radius_px,
                                         max(1.0, THICKNESS_SMOOTH_FRACTION * long_side))
     d = np.minimum(_depth_blurred(distance, DEPTH_BLUR * max_radius_px), thickness)
     height = np.sqrt(np.maximum(d * (2.0 * thickness - d), 0.0))
@@ -112,6 +115,32 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     sigma = max(1.0, HEIGHT_SMOOTH_FRACTION * long_side)
     height = cv2.GaussianBlur(height.astype(np.float32), (0, 0), sigma)
     return height * (alpha > 0).astype(np.float32)
+
+
+def _round_where_only_touching(padded: np.ndarray, mask: np.ndarray, min_run: float) -> None:
+    """In place: the 1 px ring of ``padded`` (H+2, W+2) uint8, the silhouette continued past
+    the frame, is cleared except along runs of ``mask`` (H, W) on the frame's edge of at least
+    ``min_run`` px.
+
+    A body cut by the frame (a torso at the bottom, shoulders at the sides) goes on beyond it
+    and must stay flat there; a crown of hair or a lock that only touches the edge over a few
+    pixels is outline: continued past the frame, the plateau ran up to the touching point as
+    a ridge (a tent on the crown, a dark wedge under a side light).
+    """
+    sides = ((padded[0, 1:-1], mask[0]), (padded[-1, 1:-1], mask[-1]),
+             (padded[1:-1, 0], mask[:, 0]), (padded[1:-1, -1], mask[:, -1]))
+    for ring, edge in sides:
+        long_runs = np.zeros(edge.shape, bool)
+        steps = np.diff(np.r_[0, (edge > 0).astype(np.int8), 0])
+        for start, end in zip(np.flatnonzero(steps == 1), np.flatnonzero(steps == -1),
+                              strict=True):
+            if end - start >= min_run:
+                long_runs[start:end] = True
+        ring[~long_runs] = 0
+    # a corner continues the person only where both sides beside it do
+    for row, col, beside_row, beside_col in ((0, 0, 1, 1), (0, -1, 1, -2), (-1, 0, -2, 1),
+                                             (-1, -1, -2, -2)):
+        padded[row, col] &= padded[row, beside_col] & padded[beside_row, col]
 
 
 def _with_gaps_filled(mask: np.ndarray, sigma: float) -> np.ndarray:

@@ -117,6 +117,20 @@ def test_wavy_outline_of_hair_does_not_band_the_rim():
     assert np.degrees(np.arccos(np.clip(turned, -1, 1))).mean() < 3.0
 
 
+def test_crown_touching_the_frame_is_round_but_a_cut_torso_stays_flat():
+    """A head whose crown touches the frame's top edge over 34 px is round there, as if the
+    frame were not there (continued past the frame, its plateau ran up to the touching point:
+    flat on top, a ridge under it in a real portrait, a dark wedge on the crown under a side
+    light); a torso the frame's bottom edge cuts over its whole width stays flat there."""
+    rows, cols = np.mgrid[0:400, 0:400] + 0.5
+    alpha = (np.hypot(cols - 200, rows - 159.6) < 160).astype(np.float32)
+    alpha[330:, 60:340] = 1.0  # shoulders, cut by the bottom edge
+    assert (alpha[0] > 0).sum() == 34
+    normals = geometry.normals_from_height(geometry.inflate_silhouette(alpha, 120))
+    assert normals[10, 200, 1] > 0.7  # the crown turns up toward the frame's top (was 0.07)
+    assert abs(normals[398, 200, 1]) < 0.05  # the torso runs on past the bottom edge
+
+
 def test_silhouette_with_no_edge_in_the_frame_inflates_to_finite_heights():
     """A matte ≥ 0.5 everywhere (a close-up filling the frame, or a given alpha that is
     translucent but nowhere below 0.5) has no edge: the distance transform returns FLT_MAX,
