@@ -49,7 +49,7 @@ DEPTH_BLUR = 0.5                # distance to the edge blurred by σ = this × t
 HEIGHT_SMOOTH_FRACTION = 0.01
 HEAD_RADIUS_PER_FACE_WIDTH = 0.6
 FRAME_CUT_RUN = 0.3             # on the frame's edge over ≥ this × the head's radius: cut there
-ENVELOPE_SIGMA = 0.15             # outline's notches filled at this × the head's radius
+ENVELOPE_SIGMA = 0.15           # the outline's notches filled at this × the head's radius
 
 
 @dataclass
@@ -88,8 +88,10 @@ def inflate_silhouette(alpha: np.ndarray, max_radius_px: float | None = None) ->
     disc inside the silhouette that covers the point, at most ``max_radius_px``: a torso is
     flatter than it is wide), the height is sqrt(d (2R − d)) up to d = R, then R: a circle's
     profile, vertical at the edge, flat inside, with no crease where it levels off. d is the
-    distance blurred in proportion to itself (``_depth_blurred``), so gaps between clumps of
-    hair shape the rim but do not run inward as valleys.
+    distance to the outline with its notches filled (``_with_gaps_filled``), blurred in
+    proportion to itself (``_depth_blurred``), so clumps of hair do not band the rim and wider
+    gaps do not run inward as valleys. The frame's edge is outline where the person only
+    touches it, not where the frame cuts the person (``_round_where_only_touching``).
     """
     mask = (alpha >= 0.5).astype(np.uint8)
     if not mask.any():

@@ -75,8 +75,8 @@ def test_gap_between_clumps_does_not_run_inward_as_a_valley():
     """A 4 px gap cut 55 px into a round head of hair from its crown: 80 px past the gap's end
     the surface is the un-gapped one (the plain distance to the edge carried the gap inward as
     a valley: height 6.5 px lower, normals turned 19°, a ray of shading in a sunburst on the
-    crown under a hard light), and beside the gap too: a gap narrower than the head's outline
-    is filled before inflating, so the clumps on either side no longer turn toward it (they
+    crown under a hard light), and beside the gap too: a gap narrower than a fifth of the head's
+    radius is filled before inflating, so the clumps on either side no longer turn toward it (they
     turned 57° on average: a dark line down the crown under a frontal light; now 4°)."""
     def head(gap: bool) -> np.ndarray:
         alpha = np.zeros((400, 400), np.float32)
