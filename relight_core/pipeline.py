@@ -220,6 +220,7 @@ class Relighter:
         faces = sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))[:MAX_FACES]
         landmarks = [detect.face_landmarks(srgb8_work, f) for f in faces]
         self.faces = len(landmarks)
+        self.landmarks = landmarks  # face meshes at the working size (for benches, debugging)
         if not landmarks:
             # the segmentation model sees "people" in trees and rocks: without a face, only a
             # detected body pose or a large mask counts as a person
