@@ -37,8 +37,8 @@ VARIANTS = (("as shipped", None, None),
 
 def fine_variation_deg(normals: np.ndarray, where: np.ndarray, sigma: float) -> float:
     """Mean angle between unit normals (H, W, 3) and their σ-blurred selves over ``where``."""
-    blurred = np.dstack([cv2.GaussianBlur(normals[..., i], (0, 0), sigma) for i in range(3)])
-    blurred /= np.maximum(np.linalg.norm(blurred, axis=2, keepdims=True), 1e-9)
+    blurred = geometry.normalize(
+        np.dstack([cv2.GaussianBlur(normals[..., i], (0, 0), sigma) for i in range(3)]))
     cosine = np.clip(np.einsum("hwc,hwc->hw", normals, blurred), -1.0, 1.0)
     return float(np.degrees(np.arccos(cosine))[where].mean())
 
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted((DATA / "portraits").glob("[0-9]*.*")):
         relighter = pipeline.Relighter(io.read_image(path)[..., :3])
         relighter.prepare()
-        alpha = cv2.resize(relighter.alpha, relighter.work_shape[::-1],
-                           interpolation=cv2.INTER_AREA)
+        # the matte at the size the pipeline built its geometry from
+        alpha = io.resize_linear(relighter.alpha, *relighter.work_shape[::-1])
         rows[path.stem] = measure(alpha, relighter.landmarks)
     columns = [column for column, _, _ in VARIANTS]
     mean = {column: float(np.mean([row[column] for row in rows.values()])) for column in columns}

@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from .matting import runs
+
 # MediaPipe face-mesh landmark indices (FACEMESH_* connection sets of the face_mesh solution)
 RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
 LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
@@ -133,11 +135,9 @@ def _round_where_only_touching(padded: np.ndarray, mask: np.ndarray, min_run: fl
              (padded[1:-1, 0], mask[:, 0]), (padded[1:-1, -1], mask[:, -1]))
     for ring, edge in sides:
         long_runs = np.zeros(edge.shape, bool)
-        steps = np.diff(np.r_[0, (edge > 0).astype(np.int8), 0])
-        for start, end in zip(np.flatnonzero(steps == 1), np.flatnonzero(steps == -1),
-                              strict=True):
-            if end - start >= min_run:
-                long_runs[start:end] = True
+        for start, stop in runs(edge > 0):
+            if stop - start >= min_run:
+                long_runs[start:stop] = True
         ring[~long_runs] = 0
     # a corner continues the person only where both sides beside it do
     for row, col, beside_row, beside_col in ((0, 0, 1, 1), (0, -1, 1, -2), (-1, 0, -2, 1),

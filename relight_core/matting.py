@@ -265,7 +265,7 @@ def take_body(mask: np.ndarray, body: np.ndarray, likelihood: np.ndarray | None)
     return raised
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) of every run of True in a 1-D bool array."""
     steps = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
     return list(zip(np.nonzero(steps == 1)[0], np.nonzero(steps == -1)[0], strict=True))
@@ -290,7 +290,7 @@ def close_cut_band(trimap: np.ndarray, mask: np.ndarray) -> np.ndarray:
     closed = trimap.copy()
     for edge in (np.s_[:, 0], np.s_[:, -1], np.s_[0, :]):
         line, outside = closed[edge], mask[edge] < 0.5
-        for start, stop in _runs((line > 0.01) & (line < 0.99)):
+        for start, stop in runs((line > 0.01) & (line < 0.99)):
             if stop - start >= shortest:
                 segment = line[start:stop]  # a view into ``closed``
                 segment[outside[start:stop]] = 0.0
