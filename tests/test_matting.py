@@ -246,3 +246,42 @@ def test_portrait_wall_strip_at_the_frame_edge_is_background():
     assert wall.sum() > 500 and (mask[wall] >= 0.5).mean() > 0.9  # person, says the mask
     assert alpha[wall].mean() < 0.2
     assert alpha[400, 200] > 0.99 and alpha[760, 350] > 0.99  # hair and shirt stay opaque
+
+
+def _jpeg_round_trip(path: Path, quality: int) -> np.ndarray:
+    """A PNG saved as JPEG (Pillow's default 4:2:0 chroma, as cameras and the web save it) →
+    linear."""
+    import io as byte_io
+
+    from PIL import Image
+
+    buffer = byte_io.BytesIO()
+    Image.open(path).convert("RGB").save(buffer, "JPEG", quality=quality)
+    return io.decode_srgb(np.asarray(Image.open(buffer)))
+
+
+def test_jpeg_chroma_blocks_do_not_print_into_the_matte():
+    """The colour-line model follows JPEG's 8/16-px chroma steps where colours are close
+    (squares in the demo's hair); a blocked image has its chroma smoothed before the solve,
+    a clean one is solved as it is."""
+    image_path = SYNTHETIC / "qwantani_sky_image.png"
+    trimap = np.select([_plain(SYNTHETIC / "qwantani_sky_trimap.png") > 0.9,
+                        _plain(SYNTHETIC / "qwantani_sky_trimap.png") < 0.1], [1.0, 0.0], 0.5)
+    truth = _plain(SYNTHETIC / "qwantani_sky_alpha.png")
+    unknown = trimap == 0.5
+    clean = io.read_image(image_path)[..., :3]
+    assert matting.chroma_blocking(io.linear_to_srgb(clean)) < matting.CHROMA_GRID_RATIO
+    assert np.array_equal(matting._solve_colours(clean, clean), matting.linear_to_srgb(clean))
+
+    blocked = _jpeg_round_trip(image_path, 90)
+    assert matting.chroma_blocking(io.linear_to_srgb(blocked)) > matting.CHROMA_GRID_RATIO
+    raw = matting.closed_form_alpha(matting.linear_to_srgb(blocked), trimap)
+    smoothed = matting.closed_form_alpha(matting._solve_colours(blocked, blocked), trimap)
+    raw_grid, smoothed_grid = matting._grid_step_ratio(raw), matting._grid_step_ratio(smoothed)
+    assert raw_grid > 1.15 and smoothed_grid < 1.0 + 0.6 * (raw_grid - 1.0), (raw_grid,
+                                                                              smoothed_grid)
+    raw_error = np.abs(raw - truth)[unknown].mean()
+    assert np.abs(smoothed - truth)[unknown].mean() < 1.02 * raw_error
+    # a smaller solve averages the blocks away: its colours are left as they are
+    half = io.resize_linear(blocked, blocked.shape[1] // 2, blocked.shape[0] // 2)
+    assert np.array_equal(matting._solve_colours(blocked, half), matting.linear_to_srgb(half))
