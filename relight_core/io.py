@@ -4,7 +4,11 @@ Contract
 --------
 * ``read_image(path) -> (H, W, 3|4) float32``: **linear** light, straight (not premultiplied)
   colour; a 4th channel is alpha in [0, 1]. 8/16-bit integer files are sRGB-decoded; float TIFFs
-  are taken as already linear. EXIF orientation is applied. Grey images become RGB.
+  are taken as already linear. EXIF orientation is applied. Grey images become RGB. An 8-bit
+  image with an embedded colour profile other than sRGB (Display P3, Adobe RGB, a CMYK press
+  profile) is converted to sRGB first (Pillow's LittleCMS, relative colorimetric), so its
+  colours are what a colour-managed viewer shows; 16-bit and float files are taken as they
+  are.
 * ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` (OpenCV) and
   ``.exr`` (the OpenEXR package) are linear already; 8/16-bit files are sRGB-decoded.
 * ``write_png_srgb8(path, linear, alpha=None)``: 8-bit sRGB PNG (RGB or RGBA) for viewing.
@@ -27,6 +31,7 @@ DEFAULT_MAX_MEGAPIXELS = 100.0
 MIN_SIDE = 2
 ERROR_CODES = ("bad_input", "no_person", "cancelled", "internal")
 _EXIF_ORIENTATION = 0x0112
+_RELATIVE_COLORIMETRIC = 1  # ImageCms.Intent's value (the enum is newer than Pillow 10.0)
 # Pillow's own guard against decompression bombs would fire before ours; we check size ourselves.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -151,6 +156,38 @@ def _decode_pillow(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
+def _srgb_by_profile(image: Image.Image) -> np.ndarray | None:
+    """An 8-bit RGB(A) or CMYK image whose embedded ICC profile is not sRGB → (H, W, 3|4)
+    uint8 sRGB (alpha kept); None when it has no profile, the profile maps colours as sRGB
+    does (within one code value), or LittleCMS cannot use it (a broken profile is ignored,
+    as viewers ignore it)."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return None
+    from io import BytesIO
+
+    from PIL import ImageCms
+
+    colour_mode = "CMYK" if image.mode == "CMYK" else "RGB"
+    try:
+        transform = ImageCms.buildTransform(
+            ImageCms.ImageCmsProfile(BytesIO(icc)), ImageCms.createProfile("sRGB"),
+            colour_mode, "RGB", renderingIntent=_RELATIVE_COLORIMETRIC)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+    if colour_mode == "RGB":
+        # most cameras tag their JPEGs with sRGB itself: keep the decoder's exact pixels
+        levels = np.arange(0, 256, 17, dtype=np.uint8)
+        grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(16, -1, 3)
+        probe = np.asarray(ImageCms.applyTransform(Image.fromarray(grid), transform))
+        if np.abs(probe.astype(np.int16) - grid).max() <= 1:
+            return None
+    converted = np.asarray(ImageCms.applyTransform(image.convert(colour_mode), transform))
+    if image.mode == "RGBA":
+        converted = np.dstack([converted, np.asarray(image.getchannel("A"))])
+    return converted
+
+
 def _to_linear_float(pixels: np.ndarray, path: Path) -> np.ndarray:
     """Integer sRGB / float linear pixels (H,W[,C]) → float32 linear RGB or RGBA."""
     if pixels.ndim == 2:
@@ -245,6 +282,9 @@ def read_image(path: str | os.PathLike,
             if pixels is None or pixels.shape[:2] != (height, width):
                 # Pillow handles what OpenCV does not (GIF, palette quirks, …)
                 pixels = _decode_pillow(image)
+            converted = _srgb_by_profile(image) if pixels.dtype == np.uint8 else None
+            if converted is not None:
+                pixels = converted
     except RelightError:
         raise
     except UnidentifiedImageError:

@@ -12,7 +12,8 @@ from relight_core.io import RelightError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PORTRAITS = DATA / "portraits"
-PORTRAIT_RGB = PORTRAITS / "05_woman_long_wavy_hair_window_light_cc0.png"
+PORTRAIT_RGB = PORTRAITS / "01_eileen_collins_nasa_studio_pd.png"  # tagged sRGB: decoded as is
+PORTRAIT_DISPLAY = PORTRAITS / "05_woman_long_wavy_hair_window_light_cc0.png"  # a Mac's profile
 PORTRAIT_GREY = PORTRAITS / "03_man_camera_tripod_outdoor_sun_bw_cc0.png"
 PORTRAIT_RGBA = PORTRAITS / "07_man_outdoor_open_shade_cc0.png"
 PORTRAIT_JPEG = PORTRAITS / "17_elderly_man_outdoor_overcast_cc0.jpg"
@@ -128,3 +129,75 @@ def test_panorama_must_be_two_to_one(tmp_path):
     Image.new("RGB", (300, 200), (90, 120, 200)).save(path)
     with pytest.raises(RelightError, match="2 × height"):
         io.read_panorama(path)
+
+
+def _matrix_profile(colorants_d50: np.ndarray, gamma: float) -> bytes:
+    """A minimal ICC v2 RGB display profile: three colorants (XYZ, D50-adapted, rows R, G, B),
+    a D50 white point and one gamma curve per channel (what Adobe RGB and Display P3 files
+    carry, P3 with a parametric curve instead)."""
+    import struct
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(values) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(v) for v in values)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    text = b"Adobe-like test profile\0"
+    description = (b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text
+                   + struct.pack(">II", 0, 0) + struct.pack(">HB", 0, 0) + b"\0" * 67)
+    d50 = (0.9642, 1.0, 0.8249)
+    tags = [(b"desc", description), (b"wtpt", xyz(d50)), (b"rXYZ", xyz(colorants_d50[0])),
+            (b"gXYZ", xyz(colorants_d50[1])), (b"bXYZ", xyz(colorants_d50[2])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+              + b"".join(s15(v) for v in d50) + b"\0" * 48)
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def test_embedded_colour_profile_is_converted_to_srgb(tmp_path):
+    """An Adobe RGB photo's colours are what a colour-managed viewer shows (its saturated
+    red is redder in sRGB terms); an sRGB-tagged one keeps the decoder's exact pixels."""
+    from PIL import ImageCms
+
+    adobe_d50 = np.array([[0.6097, 0.3111, 0.0195], [0.2053, 0.6257, 0.0609],
+                          [0.1492, 0.0632, 0.7446]])
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    pixels[:4] = (180, 60, 40)  # a saturated red
+    pixels[4:] = (128, 128, 128)  # grey: the same in both spaces (same white, similar curves)
+    tagged = tmp_path / "adobe.png"
+    Image.fromarray(pixels).save(tagged, icc_profile=_matrix_profile(adobe_d50, 2.2))
+    linear = io.read_image(tagged)
+    # the same colour through Adobe RGB's own (D65) matrix, then XYZ → linear sRGB
+    adobe_to_xyz = np.array([[0.5767, 0.1856, 0.1882], [0.2974, 0.6273, 0.0753],
+                             [0.0270, 0.0707, 0.9911]])
+    xyz_to_srgb = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415],
+                            [0.0557, -0.2040, 1.0570]])
+    expected = xyz_to_srgb @ adobe_to_xyz @ ((np.array([180, 60, 40]) / 255.0) ** 2.2)
+    assert np.allclose(linear[0, 0], np.clip(expected, 0, 1), atol=0.02), (linear[0, 0], expected)
+    assert linear[0, 0, 0] > io.decode_srgb(np.array([180], np.uint8))[0] + 0.03  # redder
+    assert np.allclose(linear[6, 6], linear[6, 6].mean(), atol=0.01)  # grey stays grey
+
+    srgb_tagged = tmp_path / "srgb.jpg"
+    Image.fromarray(pixels).save(srgb_tagged, quality=95, icc_profile=ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("sRGB")).tobytes())
+    untagged = tmp_path / "plain.jpg"
+    Image.fromarray(pixels).save(untagged, quality=95)
+    assert np.array_equal(io.read_image(srgb_tagged), io.read_image(untagged))
+    # a real photo tagged with the profile of the Mac display it was saved on ("Display")
+    shown = io.read_image(PORTRAIT_DISPLAY)
+    as_srgb = io.decode_srgb(np.asarray(Image.open(PORTRAIT_DISPLAY).convert("RGB")))
+    shift = np.abs(shown - as_srgb)
+    assert 0.002 < shift.mean() < 0.05 and shift.max() < 0.2
+    broken = tmp_path / "broken.png"
+    Image.fromarray(pixels).save(broken, icc_profile=b"not a profile" * 20)
+    assert np.array_equal(io.read_image(broken), io.decode_srgb(pixels))

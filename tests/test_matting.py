@@ -218,8 +218,10 @@ def test_take_body_raises_only_doubted_person_coloured_pixels_the_body_is_sure_o
 
 def test_portrait_shoulder_the_segmentation_doubts_is_kept_with_the_body_model():
     """Portrait 06: dark skin before a brown door. The selfie mask fades over the left
-    shoulder (alpha 0.12 there); with the pose model's body below the face it is kept, and
-    the door beside the neck stays out."""
+    shoulder (alpha 0.11 there); with the pose model's body below the face it is kept, and
+    the door beside the neck stays out. (Read through its embedded display profile, as
+    ``io.read_image`` does since it colour-manages, the skin is nearer the door's orange:
+    the mask doubts more of the corner and the kept shoulder's mean is 0.73, from 0.97.)"""
     from relight_core.pipeline import Relighter, Settings
 
     portrait = io.read_image(DATA / "portraits" / "06_woman_dark_skin_face_paint_indoor_cc0.png")
@@ -227,7 +229,7 @@ def test_portrait_shoulder_the_segmentation_doubts_is_kept_with_the_body_model()
     relighter.prepare()
     alpha = relighter.alpha
     height = alpha.shape[0]
-    assert alpha[height - 80:height - 10, 20:160].mean() > 0.8  # was 0.12
+    assert alpha[height - 80:height - 10, 20:160].mean() > 0.65  # 0.11 without the body
     assert alpha[820:900, 0:120].mean() < 0.05  # the door
 
 
