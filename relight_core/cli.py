@@ -84,8 +84,9 @@ def _run(args) -> int:
     _check_range("--keep-original", args.keep_original, 0.0, 1.0)
     _check_range("--max-size", args.max_size, 64, 8192)
     read_start = time.perf_counter()
-    portrait = io.read_image(args.portrait, args.max_megapixels)
-    background = io.read_image(args.background, args.max_megapixels)[..., :3]
+    read_notes: list[str] = []
+    portrait = io.read_image(args.portrait, args.max_megapixels, read_notes)
+    background = io.read_image(args.background, args.max_megapixels, read_notes)[..., :3]
     hdri = io.read_panorama(args.hdri, args.max_megapixels) if args.hdri else None
     read_seconds = time.perf_counter() - read_start
 
@@ -117,7 +118,7 @@ def _run(args) -> int:
         "settings": vars(settings),
         "timings_s": timings,
         "light": layers.light,
-        "warnings": layers.warnings,
+        "warnings": read_notes + layers.warnings,
         "files": files + ["result.json"],
     }
     text = json.dumps(result, indent=1)
@@ -127,7 +128,7 @@ def _run(args) -> int:
     elif not args.quiet:
         print(f"wrote {len(files) + 1} files to {outdir} in {timings['total']:.1f} s "
               f"({layers.faces} face(s))")
-        for warning in layers.warnings:
+        for warning in result["warnings"]:
             print(f"warning: {warning}", file=sys.stderr)
     return 0
 
@@ -157,7 +158,11 @@ def _light(args) -> int:
     if path.suffix.lower() in (".hdr", ".exr"):
         env = lighting.environment_from_hdri(io.read_panorama(path, args.max_megapixels))
     else:
-        env = lighting.estimate_environment(io.read_image(path, args.max_megapixels)[..., :3])
+        notes: list[str] = []
+        env = lighting.estimate_environment(
+            io.read_image(path, args.max_megapixels, notes)[..., :3])
+        for note in notes:
+            print(f"warning: {note}", file=sys.stderr)
     report = lighting.environment_report(env)
     if args.save_panorama:
         _save_panorama(Path(args.save_panorama), env.pano)

@@ -156,11 +156,11 @@ def _decode_pillow(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
-def _srgb_by_profile(image: Image.Image) -> np.ndarray | None:
-    """An 8-bit RGB(A) or CMYK image whose embedded ICC profile is not sRGB → (H, W, 3|4)
-    uint8 sRGB (alpha kept); None when it has no profile, the profile maps colours as sRGB
-    does (within one code value), or LittleCMS cannot use it (a broken profile is ignored,
-    as viewers ignore it)."""
+def _profile_transform(image: Image.Image):
+    """LittleCMS transform from the image's embedded ICC profile to sRGB (8-bit RGB or CMYK
+    in, RGB out), and the profile's name; None when there is no profile, it maps colours as
+    sRGB does (within one code value: most cameras tag JPEGs with sRGB itself), or LittleCMS
+    cannot use it (a broken profile is ignored, as viewers ignore it)."""
     icc = image.info.get("icc_profile")
     if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
         return None
@@ -170,18 +170,28 @@ def _srgb_by_profile(image: Image.Image) -> np.ndarray | None:
 
     colour_mode = "CMYK" if image.mode == "CMYK" else "RGB"
     try:
-        transform = ImageCms.buildTransform(
-            ImageCms.ImageCmsProfile(BytesIO(icc)), ImageCms.createProfile("sRGB"),
-            colour_mode, "RGB", renderingIntent=_RELATIVE_COLORIMETRIC)
+        profile = ImageCms.ImageCmsProfile(BytesIO(icc))
+        transform = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"),
+                                            colour_mode, "RGB",
+                                            renderingIntent=_RELATIVE_COLORIMETRIC)
+        name = ImageCms.getProfileDescription(profile).strip() or "unnamed"
     except (ImageCms.PyCMSError, OSError, ValueError):
         return None
     if colour_mode == "RGB":
-        # most cameras tag their JPEGs with sRGB itself: keep the decoder's exact pixels
         levels = np.arange(0, 256, 17, dtype=np.uint8)
         grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(16, -1, 3)
         probe = np.asarray(ImageCms.applyTransform(Image.fromarray(grid), transform))
         if np.abs(probe.astype(np.int16) - grid).max() <= 1:
             return None
+    return transform, name
+
+
+def _srgb_by_profile(image: Image.Image, transform) -> np.ndarray:
+    """An 8-bit RGB(A) or CMYK image → (H, W, 3|4) uint8 sRGB through ``transform`` (alpha
+    kept)."""
+    from PIL import ImageCms
+
+    colour_mode = "CMYK" if image.mode == "CMYK" else "RGB"
     converted = np.asarray(ImageCms.applyTransform(image.convert(colour_mode), transform))
     if image.mode == "RGBA":
         converted = np.dstack([converted, np.asarray(image.getchannel("A"))])
@@ -264,10 +274,13 @@ def _read_exr(path: Path, max_megapixels: float) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike,
-               max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
+               max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+               notes: list[str] | None = None) -> np.ndarray:
     """Read PNG/JPEG/TIFF/WebP/EXR (8/16-bit or float, ±alpha) → (H, W, 3|4) float32 linear.
 
-    The size limit is checked from the header, before any pixel is decoded.
+    The size limit is checked from the header, before any pixel is decoded. ``notes``, when
+    given, gets one line for what the reader could not do that changes the colours (a colour
+    profile it could not apply to 16-bit pixels).
     """
     path = Path(path)
     _open_checked(path)
@@ -282,9 +295,13 @@ def read_image(path: str | os.PathLike,
             if pixels is None or pixels.shape[:2] != (height, width):
                 # Pillow handles what OpenCV does not (GIF, palette quirks, …)
                 pixels = _decode_pillow(image)
-            converted = _srgb_by_profile(image) if pixels.dtype == np.uint8 else None
-            if converted is not None:
-                pixels = converted
+            by_profile = _profile_transform(image)
+            if by_profile is not None and pixels.dtype == np.uint8:
+                pixels = _srgb_by_profile(image, by_profile[0])
+            elif by_profile is not None and notes is not None:
+                notes.append(f"{path.name}: its embedded colour profile ({by_profile[1]}) was "
+                             f"not applied to its {pixels.dtype.itemsize * 8}-bit pixels, "
+                             "which are read as sRGB; convert the file to sRGB for true colours")
     except RelightError:
         raise
     except UnidentifiedImageError:

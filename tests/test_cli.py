@@ -52,6 +52,19 @@ def test_light_command(capsys, tmp_path):
     assert cli.main(["light", str(BACKGROUND), "--json", "--save-panorama", str(pano)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["source"] == "estimated" and pano.stat().st_size > 1000
+    # a 16-bit photo whose colour profile cannot be applied: the light, and a warning naming it
+    import numpy as np
+    import tifffile
+    from icc_profiles import ADOBE_RGB_D50, matrix_profile
+
+    deep = tmp_path / "deep.tif"
+    eight_bit = np.asarray(Image.open(BACKGROUND).convert("RGB"), np.uint16)
+    tifffile.imwrite(deep, eight_bit * 257, photometric="rgb",
+                     iccprofile=matrix_profile(ADOBE_RGB_D50, 2.2))
+    assert cli.main(["light", str(deep), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["source"] == "estimated"
+    assert "deep.tif: its embedded colour profile" in captured.err
     assert cli.main(["light", str(HDRI)]) == 0
     assert "dominant light direction" in capsys.readouterr().out
 

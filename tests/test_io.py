@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from icc_profiles import ADOBE_RGB_D50, matrix_profile
 from PIL import Image
 
 from relight_core import io
@@ -131,51 +132,16 @@ def test_panorama_must_be_two_to_one(tmp_path):
         io.read_panorama(path)
 
 
-def _matrix_profile(colorants_d50: np.ndarray, gamma: float) -> bytes:
-    """A minimal ICC v2 RGB display profile: three colorants (XYZ, D50-adapted, rows R, G, B),
-    a D50 white point and one gamma curve per channel (what Adobe RGB and Display P3 files
-    carry, P3 with a parametric curve instead)."""
-    import struct
-
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
-
-    def xyz(values) -> bytes:
-        return b"XYZ \0\0\0\0" + b"".join(s15(v) for v in values)
-
-    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
-    text = b"Adobe-like test profile\0"
-    description = (b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text
-                   + struct.pack(">II", 0, 0) + struct.pack(">HB", 0, 0) + b"\0" * 67)
-    d50 = (0.9642, 1.0, 0.8249)
-    tags = [(b"desc", description), (b"wtpt", xyz(d50)), (b"rXYZ", xyz(colorants_d50[0])),
-            (b"gXYZ", xyz(colorants_d50[1])), (b"bXYZ", xyz(colorants_d50[2])),
-            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
-    offset = 128 + 4 + 12 * len(tags)
-    table, data = b"", b""
-    for signature, body in tags:
-        body += b"\0" * (-len(body) % 4)
-        table += signature + struct.pack(">II", offset + len(data), len(body))
-        data += body
-    size = offset + len(data)
-    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
-              + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
-              + b"".join(s15(v) for v in d50) + b"\0" * 48)
-    return header + struct.pack(">I", len(tags)) + table + data
-
-
 def test_embedded_colour_profile_is_converted_to_srgb(tmp_path):
     """An Adobe RGB photo's colours are what a colour-managed viewer shows (its saturated
     red is redder in sRGB terms); an sRGB-tagged one keeps the decoder's exact pixels."""
     from PIL import ImageCms
 
-    adobe_d50 = np.array([[0.6097, 0.3111, 0.0195], [0.2053, 0.6257, 0.0609],
-                          [0.1492, 0.0632, 0.7446]])
     pixels = np.zeros((8, 8, 3), np.uint8)
     pixels[:4] = (180, 60, 40)  # a saturated red
     pixels[4:] = (128, 128, 128)  # grey: the same in both spaces (same white, similar curves)
     tagged = tmp_path / "adobe.png"
-    Image.fromarray(pixels).save(tagged, icc_profile=_matrix_profile(adobe_d50, 2.2))
+    Image.fromarray(pixels).save(tagged, icc_profile=matrix_profile(ADOBE_RGB_D50, 2.2))
     linear = io.read_image(tagged)
     # the same colour through Adobe RGB's own (D65) matrix, then XYZ → linear sRGB
     adobe_to_xyz = np.array([[0.5767, 0.1856, 0.1882], [0.2974, 0.6273, 0.0753],
@@ -201,3 +167,27 @@ def test_embedded_colour_profile_is_converted_to_srgb(tmp_path):
     broken = tmp_path / "broken.png"
     Image.fromarray(pixels).save(broken, icc_profile=b"not a profile" * 20)
     assert np.array_equal(io.read_image(broken), io.decode_srgb(pixels))
+
+
+def test_profile_of_a_16bit_file_is_named_not_applied(tmp_path):
+    """LittleCMS (through Pillow) transforms 8-bit pixels only: a 16-bit file keeps its
+    precision and is read as sRGB, and the caller is told which profile was left unapplied."""
+    import tifffile
+
+    codes = (np.arange(32 * 32 * 3, dtype=np.uint32) * 61 % 65536).astype(np.uint16)
+    codes = codes.reshape(32, 32, 3)
+    tagged = tmp_path / "deep.tif"
+    tifffile.imwrite(tagged, codes, photometric="rgb",
+                     iccprofile=matrix_profile(ADOBE_RGB_D50, 2.2))
+    notes: list[str] = []
+    image = io.read_image(tagged, notes=notes)
+    c = codes / 65535.0
+    np.testing.assert_allclose(image, np.where(c <= 0.04045, c / 12.92,
+                                               ((c + 0.055) / 1.055) ** 2.4), atol=2e-6)
+    assert len(notes) == 1 and "deep.tif" in notes[0] and "16-bit" in notes[0]
+    assert "Adobe-like test profile" in notes[0]
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, codes, photometric="rgb")
+    io.read_image(plain, notes=notes)
+    io.read_image(PORTRAIT_DISPLAY, notes=notes)  # 8-bit: converted, nothing to say
+    assert len(notes) == 1
