@@ -8,7 +8,7 @@ Contract
   image with an embedded colour profile other than sRGB (Display P3, Adobe RGB, a CMYK press
   profile) is converted to sRGB first (Pillow's LittleCMS, relative colorimetric), so its
   colours are what a colour-managed viewer shows; 16-bit and float files are taken as they
-  are.
+  are (a 16-bit file's unapplied profile is named in ``notes``).
 * ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` (OpenCV) and
   ``.exr`` (the OpenEXR package) are linear already; 8/16-bit files are sRGB-decoded.
 * ``write_png_srgb8(path, linear, alpha=None)``: 8-bit sRGB PNG (RGB or RGBA) for viewing.
