@@ -166,6 +166,9 @@ class Environment:
     the RGB irradiance of ``sh`` on a surface facing that direction, divided by π (a white
     Lambertian surface's radiance).
     source: "estimated" or "hdri".
+    notes: how the estimate was made (one line per rule that fired), for `relight light`.
+    advice: what the estimate had to guess that the user can set (a hidden sun's azimuth),
+    one line each, for the warnings a host shows.
     ambient_share: h×2h×3 float32 in [0, 1], the share of each ``pano`` texel that is not the
     key (1 where there is no key); ``ambient_pano`` = pano × ambient_share.
 
@@ -187,6 +190,7 @@ class Environment:
     source: str = "estimated"
     notes: list[str] = field(default_factory=list)
     ambient_share: np.ndarray | None = None
+    advice: list[str] = field(default_factory=list)
 
     @property
     def ambient_pano(self) -> np.ndarray:
@@ -941,7 +945,7 @@ def _sun_elevation_from_ground(photo: np.ndarray, not_surface: np.ndarray, fit: 
 
 def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: np.ndarray,
                          sky: np.ndarray, colour: np.ndarray, wrap: _Wrap,
-                         params: EstimatorParams, notes: list[str]):
+                         params: EstimatorParams, notes: list[str], advice: list[str]):
     """No sun in view: (ambient pano, key direction, key size, key strength) from the wrapped
     photo, a hidden sun and/or broad overhead light, and the ground's brightness (step 3)."""
     # the sun is out (not behind clouds) about as surely as the sky above is clear; a
@@ -968,7 +972,8 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     elevation = math.radians(params.hidden_key_elevation_deg)
     sun = _direction(math.pi, elevation)  # behind the camera unless the sky says otherwise
     fit = _fit_sky_and_tilt(photo, sky, not_surface, elevation, params)
-    if fit is not None and _fit_holds(fit, not_surface, params):
+    azimuth_from_sky = fit is not None and _fit_holds(fit, not_surface, params)
+    if azimuth_from_sky:
         sun = fit.sun
     overhead = np.array([0.0, 1.0, 0.0])
     sun_colour = sunlight_colour(elevation, params.turbidity_beta)
@@ -1000,6 +1005,10 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
                                   params.overhead_size_deg)
         notes.append(f"key light: none visible under a clear sky ({sun_out:.0%}), "
                      "assumed behind the camera")
+        if not azimuth_from_sky:
+            advice.append(f"light: the sun is out of view and nothing in the background says "
+                          f"where; it is assumed behind the camera, {math.degrees(elevation):.0f}° "
+                          "up: turn the light's rotation to place it")
     else:
         direction, size_deg, key_flux = overhead, params.overhead_size_deg, overhead_flux
         ambient_pano = _splat_key(ambient_pano, sun, sun_flux, params.key_size_deg)
@@ -1051,6 +1060,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     sky = _clear_sky_mask(photo, clipped & ~sky_restored, params)
     _ground_below_horizon(ambient_photo, sky, params)
     notes: list[str] = []
+    advice: list[str] = []
 
     strength = 0.0
     if key_label:
@@ -1089,7 +1099,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     else:
         colour = _surface_light_colour(photo, clipped, params)
         ambient_pano, direction, size_deg, strength, colour = _light_outside_frame(
-            photo, ambient_photo, clipped, sky, colour, wrap, params, notes)
+            photo, ambient_photo, clipped, sky, colour, wrap, params, notes, advice)
     key_irradiance = max(strength, 0.0) * colour
     if gain != 1.0:
         notes.append(f"photo {math.log2(gain):.1f} stops darker than metered: estimated as if "
@@ -1098,6 +1108,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         notes.append(f"clear sky clipped in blue over {sky_restored.mean():.0%} of the photo: "
                      "its blue restored from green")
     env = _assemble(ambient_pano, direction, key_irradiance, size_deg, "estimated", notes)
+    env.advice.extend(advice)
     return rotated(scaled(env, 1.0 / gain) if gain != 1.0 else env, rotate_deg)
 
 
@@ -1117,4 +1128,5 @@ def environment_report(env: Environment) -> dict:
             "size_deg": round(float(env.key_size_deg), 2),
         },
         "notes": list(env.notes),
+        "advice": list(env.advice),
     }

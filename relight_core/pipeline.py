@@ -294,6 +294,7 @@ class Relighter:
                 notes.append(note)
         else:
             env = lighting.estimate_environment(background)
+            notes.extend(env.advice)
         maps = LightMaps.from_environment(env)
         self._env_cache = (key, env, maps)
         self.warnings.extend(notes)

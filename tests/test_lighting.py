@@ -98,6 +98,7 @@ def test_sun_in_view_is_recovered_within_targets():
     # the key light is the sun, in its direction, warm like it
     assert math.degrees(math.acos(float(env.key_direction @ sun))) < 15
     assert env.key_irradiance[0] > env.key_irradiance[2]
+    assert env.advice == []
 
 
 def test_sun_behind_the_camera_lights_the_front():
@@ -128,6 +129,7 @@ def test_overcast_sky_lights_from_above_within_targets():
     assert scale_free <= 0.20 and absolute <= 0.40 and angle <= 30, (absolute, scale_free, angle)
     # a grey sky is no clear sky: no sun is invented behind the camera
     assert env.key_direction[1] > 0.9 and env.dominant_direction[1] > 0.8
+    assert env.advice == []  # soft light from above is what an overcast sky gives
 
 
 def test_photo_of_the_sky_alone_invents_no_hidden_sun():
@@ -376,6 +378,7 @@ def test_hidden_sun_is_placed_by_the_clear_sky_in_view(azimuth_deg):
     assert any("clear sky" in note for note in env.notes), env.notes
     found = math.degrees(math.atan2(env.key_direction[0], -env.key_direction[2])) % 360
     assert abs((found - azimuth_deg + 180) % 360 - 180) <= 15, found
+    assert env.advice == []  # the sky placed it: nothing for the user to set
 
 
 @pytest.mark.skipif(not (DATA / "hdri" / "immenstadter_horn_1k.hdr").exists(),
@@ -391,6 +394,9 @@ def test_broken_cloud_does_not_move_the_hidden_sun():
     view = np.clip(light.view * light.exposure, 0, 1).astype(np.float32)
     env = lighting.estimate_environment(view)
     assert env.key_direction[2] > 0.3, env.key_direction  # still behind the camera
+    # where nothing placed the sun the user is told, and which control places it
+    assert len(env.advice) == 1 and "turn the light's rotation" in env.advice[0], env.advice
+    assert lighting.environment_report(env)["advice"] == env.advice
     true_sh = envmap.project_sh(light.hdri_camera)
     absolute, scale_free, angle = irradiance_errors(env.sh, true_sh)
     assert angle <= 30 and scale_free <= 0.35, (absolute, scale_free, angle)

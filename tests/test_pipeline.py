@@ -65,6 +65,16 @@ def test_light_comes_from_the_scene(prepared):
     light = layers.light
     assert len(light["sh"]) == 9 and len(light["dominant_direction"]) == 3
     assert light["dominant_colour"][0] > light["dominant_colour"][2]  # sunrise light is warm
+    assert light["advice"] == [] and layers.warnings == []  # the sun is in view
+
+
+def test_a_guessed_sun_is_a_warning_the_host_shows(portrait):
+    """Under a clear sky with no sun in view and no sky pattern to place it (the meadow of
+    immenstadter_horn.png), the estimate's guess is said, with the control that fixes it."""
+    meadow = io.read_image(DATA / "backgrounds" / "immenstadter_horn.png")
+    layers = Relighter(portrait, Settings(max_size=256)).relight(meadow)
+    assert layers.light["advice"] and layers.warnings == layers.light["advice"]
+    assert "turn the light's rotation" in layers.warnings[0]
 
 
 def test_progress_timings_and_fast_relight(prepared):
