@@ -285,7 +285,7 @@ class Relighter:
         key = (None if background is None else _fingerprint(background),
                None if hdri is None else _fingerprint(hdri))
         if self._env_cache and self._env_cache[0] == key:
-            return self._env_cache[1], self._env_cache[2]
+            return self._env_cache[1], self._env_cache[2], self._env_cache[3]
         notes: list[str] = []
         if hdri is not None:
             env = lighting.environment_from_hdri(hdri)
@@ -296,9 +296,8 @@ class Relighter:
             env = lighting.estimate_environment(background)
             notes.extend(env.advice)
         maps = LightMaps.from_environment(env)
-        self._env_cache = (key, env, maps)
-        self.warnings.extend(notes)
-        return env, maps
+        self._env_cache = (key, env, maps, notes)
+        return env, maps, notes
 
     def _sized_arrays(self, height: int, width: int) -> dict[str, np.ndarray]:
         cached = self._sized.get((height, width))
@@ -358,7 +357,7 @@ class Relighter:
                                                 f"{hdri.shape[0]}")
 
         start = self._begin("lighting")
-        env, maps = self._environment(background_linear, hdri, settings.rotate_deg)
+        env, maps, light_notes = self._environment(background_linear, hdri, settings.rotate_deg)
         start = self._stage("lighting", start)
 
         if self.portrait.shape[0] * self.portrait.shape[1] >= LARGE_IMAGE_PIXELS:
@@ -411,7 +410,7 @@ class Relighter:
             alpha=arrays["alpha"], foreground=arrays["foreground"], normals=normals,
             albedo=arrays["albedo"], shading=shading, specular=specular, relit=relit,
             composite=composite, light=self._report(env, settings.rotate_deg),
-            faces=self.faces, timings=dict(self.timings), warnings=list(self.warnings),
+            faces=self.faces, timings=dict(self.timings), warnings=self.warnings + light_notes,
         )
 
 

@@ -109,6 +109,8 @@ def test_hdri_lighting(portrait):
     layers = relighter.relight(io.read_image(BACKGROUND), hdri=pano)
     assert layers.light["source"] == "hdri"
     assert any("exposure" in warning for warning in layers.warnings)
+    # a later relight of the same portrait says only what holds for its own light
+    assert relighter.relight(io.read_image(BACKGROUND)).warnings == []
     with pytest.raises(RelightError) as raised:
         relighter.relight(io.read_image(BACKGROUND), hdri=pano[:, :700])
     assert raised.value.code == "bad_input"
