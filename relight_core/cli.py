@@ -179,6 +179,8 @@ def _light(args) -> int:
               f"irradiance {key}, size {env.key_size_deg:.1f}°")
         for note in env.notes:
             print(f"note: {note}")
+        for advice in env.advice:
+            print(f"warning: {advice}", file=sys.stderr)
         if args.save_panorama:
             print(f"panorama saved to {args.save_panorama}")
     return 0
