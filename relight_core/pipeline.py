@@ -294,7 +294,6 @@ class Relighter:
                 notes.append(note)
         else:
             env = lighting.estimate_environment(background)
-            notes.extend(env.advice)
         maps = LightMaps.from_environment(env)
         self._env_cache = (key, env, maps, notes)
         return env, maps, notes
@@ -358,6 +357,8 @@ class Relighter:
 
         start = self._begin("lighting")
         env, maps, light_notes = self._environment(background_linear, hdri, settings.rotate_deg)
+        if settings.rotate_deg % 360 == 0:  # once the light is turned, its guess is the user's
+            light_notes = light_notes + env.advice
         start = self._stage("lighting", start)
 
         if self.portrait.shape[0] * self.portrait.shape[1] >= LARGE_IMAGE_PIXELS:

@@ -72,9 +72,12 @@ def test_a_guessed_sun_is_a_warning_the_host_shows(portrait):
     """Under a clear sky with no sun in view and no sky pattern to place it (the meadow of
     immenstadter_horn.png), the estimate's guess is said, with the control that fixes it."""
     meadow = io.read_image(DATA / "backgrounds" / "immenstadter_horn.png")
-    layers = Relighter(portrait, Settings(max_size=256)).relight(meadow)
+    relighter = Relighter(portrait, Settings(max_size=256))
+    layers = relighter.relight(meadow)
     assert layers.light["advice"] and layers.warnings == layers.light["advice"]
     assert "turn the light's rotation" in layers.warnings[0]
+    turned = relighter.relight(meadow, settings=Settings(max_size=256, rotate_deg=90))
+    assert turned.warnings == []  # the user has placed the light
 
 
 def test_progress_timings_and_fast_relight(prepared):
