@@ -51,6 +51,12 @@ def _data(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L"), np.float32) / 255.0
 
 
+def snapped_trimap(path: Path) -> np.ndarray:
+    """8-bit trimap file → (H, W) float64 in {0, 0.5, 1}: anti-aliased grey levels are unknown."""
+    levels = _data(path)
+    return np.select([levels > 0.9, levels < 0.1], [1.0, 0.0], 0.5)
+
+
 def jpeg_round_trip(path: Path, quality: int | None) -> np.ndarray:
     """The image at ``path`` (saved as JPEG at ``quality`` first, unless None) → linear."""
     image = Image.open(path).convert("RGB")
@@ -78,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows: dict[str, dict] = {}
     for name, image_path, trimap_path, alpha_path in composites():
-        # snap the 8-bit trimap: anti-aliased grey levels are unknown
-        trimap = np.select([_data(trimap_path) > 0.9, _data(trimap_path) < 0.1], [1.0, 0.0], 0.5)
+        trimap = snapped_trimap(trimap_path)
         truth = _data(alpha_path)
         for quality in QUALITIES:
             image = jpeg_round_trip(image_path, quality)

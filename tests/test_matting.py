@@ -267,8 +267,8 @@ def test_jpeg_chroma_blocks_do_not_print_into_the_matte():
     (squares in the demo's hair); a blocked image has its chroma smoothed before the solve,
     a clean one is solved as it is."""
     image_path = SYNTHETIC / "qwantani_sky_image.png"
-    trimap = np.select([_plain(SYNTHETIC / "qwantani_sky_trimap.png") > 0.9,
-                        _plain(SYNTHETIC / "qwantani_sky_trimap.png") < 0.1], [1.0, 0.0], 0.5)
+    levels = _plain(SYNTHETIC / "qwantani_sky_trimap.png")
+    trimap = np.select([levels > 0.9, levels < 0.1], [1.0, 0.0], 0.5)
     truth = _plain(SYNTHETIC / "qwantani_sky_alpha.png")
     unknown = trimap == 0.5
     clean = io.read_image(image_path)[..., :3]
