@@ -88,11 +88,12 @@ def _run(args) -> int:
     portrait = io.read_image(args.portrait, args.max_megapixels, read_notes)
     background = io.read_image(args.background, args.max_megapixels, read_notes)[..., :3]
     hdri = io.read_panorama(args.hdri, args.max_megapixels) if args.hdri else None
+    selection = io.read_mask(args.selection, args.max_megapixels) if args.selection else None
     read_seconds = time.perf_counter() - read_start
 
     bar, progress = _progress_bar(not args.json and not args.quiet)
     try:
-        relighter = Relighter(portrait, settings, progress=progress)
+        relighter = Relighter(portrait, settings, progress=progress, selection=selection)
         layers = relighter.relight(background, hdri=hdri)
     except RelightError as error:
         raise _Failure(2 if error.code in ("bad_input", "no_person") else 1,
@@ -110,6 +111,7 @@ def _run(args) -> int:
     result = {
         "portrait": str(args.portrait), "background": str(args.background),
         "hdri": str(args.hdri) if args.hdri else None,
+        "selection": str(args.selection) if args.selection else None,
         "sizes": {"portrait": [portrait.shape[1], portrait.shape[0]],
                   "background": [background.shape[1], background.shape[0]],
                   "output": [width, height],
@@ -136,7 +138,7 @@ def _run(args) -> int:
 def _name_file(message: str, args) -> str:
     """Pipeline errors say 'portrait: …' / 'background: …'; name the actual file instead."""
     for word, path in (("portrait", args.portrait), ("background", args.background),
-                       ("panorama", args.hdri)):
+                       ("panorama", args.hdri), ("selection", args.selection)):
         if path and message.startswith(word + ":"):
             return f"{path}:{message[len(word) + 1:]}"
     if message.startswith("no person"):
@@ -263,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("background")
     run.add_argument("-o", "--outdir", required=True)
     run.add_argument("--hdri", help="light with this equirectangular panorama (.hdr/.exr)")
+    run.add_argument("--selection", metavar="MASK",
+                     help="a mask of the portrait's size (white = selected): the person lies "
+                          "inside it, outside is background")
     run.add_argument("--rotate", type=float, default=0.0, help="turn the light (degrees)")
     run.add_argument("--strength", type=float, default=1.0, help="light strength (1 = as is)")
     run.add_argument("--shininess", type=float, default=0.3, help="specular amount, 0..1")

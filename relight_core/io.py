@@ -9,6 +9,8 @@ Contract
   profile) is converted to sRGB first (Pillow's LittleCMS, relative colorimetric), so its
   colours are what a colour-managed viewer shows; 16-bit and float files are taken as they
   are (a 16-bit file's unapplied profile is named in ``notes``).
+* ``read_mask(path) -> (H, W) float32`` in [0, 1]: a selection mask's code values (white = 1),
+  no transfer curve.
 * ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` (OpenCV) and
   ``.exr`` (the OpenEXR package) are linear already; 8/16-bit files are sRGB-decoded.
 * ``write_png_srgb8(path, linear, alpha=None)``: 8-bit sRGB PNG (RGB or RGBA) for viewing.
@@ -286,6 +288,14 @@ def read_image(path: str | os.PathLike,
     _open_checked(path)
     if path.suffix.lower() == ".exr":
         return _read_exr(path, max_megapixels)
+    return _to_linear_float(_decode_file(path, max_megapixels, notes), path)
+
+
+def _decode_file(path: Path, max_megapixels: float, notes: list[str] | None,
+                 colour_managed: bool = True) -> np.ndarray:
+    """A PNG/JPEG/TIFF/WebP file → its pixels as stored (integer code values or floats),
+    EXIF orientation applied; 8-bit colour converted to sRGB by its profile when
+    ``colour_managed``."""
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -295,7 +305,7 @@ def read_image(path: str | os.PathLike,
             if pixels is None or pixels.shape[:2] != (height, width):
                 # Pillow handles what OpenCV does not (GIF, palette quirks, …)
                 pixels = _decode_pillow(image)
-            by_profile = _profile_transform(image)
+            by_profile = _profile_transform(image) if colour_managed else None
             if by_profile is not None and pixels.dtype == np.uint8:
                 pixels = _srgb_by_profile(image, by_profile[0])
             elif by_profile is not None and notes is not None:
@@ -311,8 +321,38 @@ def read_image(path: str | os.PathLike,
         orientation = 1
     except (OSError, ValueError, SyntaxError) as error:
         raise _fail(path, f"the image cannot be decoded ({error})") from None
-    pixels = _orient(pixels, orientation)
-    return _to_linear_float(pixels, path)
+    return _orient(pixels, orientation)
+
+
+def read_mask(path: str | os.PathLike,
+              max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
+    """Read a mask (a selection: white = selected) → (H, W) float32 in [0, 1].
+
+    A mask is data, not light: integer code values map linearly to [0, 1] (128 of 255 is half
+    selected), with no transfer curve and no colour profile; float files are taken as they
+    are. Colour channels are averaged; an alpha channel multiplies in (transparent = not
+    selected).
+    """
+    path = Path(path)
+    _open_checked(path)
+    if path.suffix.lower() == ".exr":
+        pixels = _read_exr(path, max_megapixels)
+    else:
+        pixels = _decode_file(path, max_megapixels, None, colour_managed=False)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if np.issubdtype(pixels.dtype, np.integer):
+        values = pixels.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
+    elif np.issubdtype(pixels.dtype, np.floating):
+        values = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    else:
+        raise _fail(path, f"unsupported pixel type {pixels.dtype}")
+    channels = values.shape[2]
+    colour = values[..., :3] if channels >= 3 else values[..., :1]
+    mask = colour.mean(axis=2)
+    if channels in (2, 4):
+        mask = mask * values[..., -1]
+    return np.clip(mask, 0.0, 1.0).astype(np.float32)
 
 
 def read_panorama(

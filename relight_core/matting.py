@@ -96,6 +96,7 @@ CG_RTOL = 1e-5
 # a 3-8 % larger SAD than 1e-6 (with the composites' tight trimaps it is better); 2e-6 and
 # 4e-6 are within ±5 %, better on some composites and worse on others.
 CF_EPSILON = 1e-6
+REGION_OUT = 0.01  # a selection below this is "not selected": sure background
 
 
 def configure_numba_cache() -> None:
@@ -713,11 +714,17 @@ def matte(
     edge_refine: bool = True,
     image_work: np.ndarray | None = None,
     body: np.ndarray | None = None,
+    region: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Person mask → (alpha (H, W) float32, foreground (H, W, 3) float32 linear).
 
     ``body``: optional (h, w) float32 in [0, 1] at any resolution, the pose model's person
-    below the face (``detect.body_below_face``), a second opinion where the mask doubts."""
+    below the face (``detect.body_below_face``), a second opinion where the mask doubts.
+    ``region``: optional (H, W) float32 in [0, 1], the user's selection: outside it
+    (< REGION_OUT) is sure background, and alpha is multiplied by the region. The colour
+    statistics (what the old background looks like) still come from the unrestricted mask: a
+    second person left out of the selection is not "background colour" that would eat into
+    the chosen one's skin."""
     height, width = image_linear.shape[:2]
     work_h, work_w = working_size(height, width, max_size)
     if image_work is None or image_work.shape[:2] != (work_h, work_w):
@@ -726,7 +733,10 @@ def matte(
     image_solve = resize_linear(image_work, solve_w, solve_h)
     mask_solve = cv2.resize(person_mask.astype(np.float32), (solve_w, solve_h),
                             interpolation=cv2.INTER_LINEAR)
-    if (mask_solve >= 0.5).mean() < MIN_PERSON_FRACTION:
+    region_solve = None if region is None else cv2.resize(
+        region.astype(np.float32), (solve_w, solve_h), interpolation=cv2.INTER_AREA)
+    limited = mask_solve if region_solve is None else mask_solve * region_solve
+    if (limited >= 0.5).mean() < MIN_PERSON_FRACTION:
         raise RelightError("no_person", "no person found in the portrait")
     srgb_solve = _solve_colours(image_linear, image_solve)
     outer, inner = band_widths(max(solve_h, solve_w))
@@ -745,6 +755,11 @@ def matte(
     trimap = seed_background(trimap, mask_solve >= 0.5, unsure, likelihood)
     trimap = open_frame_edges(trimap, likelihood)
     trimap = close_cut_band(trimap, mask_solve)
+    if region_solve is not None:
+        # only the unselected part is pinned: under a feathered edge the matte stays the
+        # person's own, and the product with the region below makes the feather
+        trimap = np.where(region_solve < REGION_OUT, 0.0, trimap)
+        mask_solve = limited
     if edge_refine:
         alpha_solve = closed_form_alpha(srgb_solve, trimap, initial=mask_solve, rtol=CG_RTOL)
     else:  # preview: the mask itself, snapped to the image edges
@@ -760,6 +775,11 @@ def matte(
         alpha = alpha_work
     else:
         alpha = upsample_alpha(alpha_work, srgb_work, srgb_grey(image_linear))
+    if region is not None:
+        alpha = alpha * region.astype(np.float32)
+        alpha_work = alpha_work * (region_solve if alpha_work.shape == region_solve.shape else
+                                   cv2.resize(region.astype(np.float32), alpha_work.shape[::-1],
+                                              interpolation=cv2.INTER_AREA))
     return alpha, _foreground(image_linear, alpha, image_work, alpha_work, max_size)
 
 

@@ -2,10 +2,14 @@
 
 Contract
 --------
-``Relighter(portrait_linear, settings=None, progress=None)``
+``Relighter(portrait_linear, settings=None, progress=None, selection=None)``
     ``portrait_linear``: (H, W, 3|4) float32 linear, straight; a 4th channel is an alpha the user
     already made (respected instead of matting). ``progress(stage, fraction)`` is called with the
-    stage name and the overall fraction done (0..1).
+    stage name and the overall fraction done (0..1). ``selection``: optional (H, W) float32 in
+    [0, 1], the host's selection: the person lies inside it, outside (< 0.5) is background, and
+    the matte is at most the selection (a feathered selection feathers the matte). It only
+    takes away: a part of the person the detector missed is not added by selecting it (an
+    alpha the user made is the way to give a matte).
 ``Relighter.prepare()``: detect → matting → geometry → albedo (slow, once per portrait).
 ``Relighter.relight(background_linear=None, hdri=None, settings=None, size=None) -> Layers``:
     lighting → shading → composite (fast; cached light maps and shadow maps are reused).
@@ -137,6 +141,29 @@ def validate_image(image: np.ndarray, what: str, max_megapixels: float) -> np.nd
     return np.maximum(np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
 
 
+def validate_selection(selection: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """A host's selection → (H, W) float32 in [0, 1], or None when it selects everything.
+
+    ``bad_input`` when its size is not the portrait's or nothing in it is selected (no pixel
+    at ≥ 0.5): the host should send no selection rather than an empty one."""
+    selection = np.asarray(selection)
+    if selection.ndim == 3 and selection.shape[2] == 1:
+        selection = selection[..., 0]
+    if selection.shape != tuple(shape):
+        size = "×".join(str(n) for n in selection.shape[1::-1]) if selection.ndim >= 2 else "?"
+        raise RelightError("bad_input", f"selection: it is {size} pixels, the portrait "
+                                        f"{shape[1]}×{shape[0]}; it must cover the portrait "
+                                        "exactly")
+    selection = np.clip(np.nan_to_num(selection.astype(np.float32), nan=0.0), 0.0, 1.0)
+    if not (selection >= 0.5).any():
+        raise RelightError("bad_input", "selection: nothing of the portrait is selected; "
+                                        "select the person, or select nothing to use the "
+                                        "whole picture")
+    if selection.min() >= 0.999:
+        return None
+    return selection
+
+
 def render_view(pano: np.ndarray, height: int, width: int, hfov_deg: float = 60.0) -> np.ndarray:
     """Pinhole view (looking along −z) of a panorama, for a composite when only an HDRI is given."""
     t = math.tan(math.radians(hfov_deg) / 2)
@@ -147,13 +174,30 @@ def render_view(pano: np.ndarray, height: int, width: int, hfov_deg: float = 60.
     return envmap.sample_pano(pano, dirs)
 
 
+def _limited(mask: np.ndarray, selection: np.ndarray | None) -> np.ndarray:
+    return mask if selection is None else mask * selection
+
+
+def _selected(face, selection: np.ndarray | None) -> bool:
+    """Whether a face's box centre lies in the selection (a face left out is not relit)."""
+    if selection is None:
+        return True
+    x0, y0, x1, y1 = face.box
+    height, width = selection.shape
+    x = min(max(int((x0 + x1) / 2), 0), width - 1)
+    y = min(max(int((y0 + y1) / 2), 0), height - 1)
+    return bool(selection[y, x] >= 0.5)
+
+
 class Relighter:
     """Keeps matte, normals and albedo of one portrait so a change of light is fast."""
 
     def __init__(self, portrait_linear: np.ndarray, settings: Settings | None = None,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, selection: np.ndarray | None = None):
         self.settings = settings or Settings()
         self.portrait = validate_image(portrait_linear, "portrait", self.settings.max_megapixels)
+        self.selection = (None if selection is None else
+                          validate_selection(selection, self.portrait.shape[:2]))
         self.progress = progress
         self.timings: dict[str, float] = {}
         self.cpu_timings: dict[str, float] = {}  # CPU seconds of this process per stage
@@ -209,6 +253,9 @@ class Relighter:
                 raise RelightError("bad_input", "portrait: the layer is fully transparent")
             if alpha_channel.min() < 0.999:
                 given_alpha = alpha_channel
+        selection = self.selection
+        if given_alpha is not None and selection is not None:
+            given_alpha = given_alpha * selection
 
         start = self._begin("detect")
         image_work = _resize(image, work_h, work_w)
@@ -216,7 +263,9 @@ class Relighter:
         if float(srgb8_work.max()) - float(srgb8_work.min()) < 2:
             raise RelightError("bad_input", "portrait: the image is empty (one flat colour)")
         person = None if given_alpha is not None else detect.person_mask(srgb8_work)
-        faces = [f for f in detect.detect_faces(srgb8_work) if f.score >= MIN_FACE_SCORE]
+        selection_work = None if selection is None else _resize(selection, work_h, work_w)
+        faces = [f for f in detect.detect_faces(srgb8_work) if f.score >= MIN_FACE_SCORE
+                 and _selected(f, selection_work)]
         faces = sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))[:MAX_FACES]
         landmarks = [detect.face_landmarks(srgb8_work, f) for f in faces]
         self.faces = len(landmarks)
@@ -224,9 +273,11 @@ class Relighter:
         if not landmarks:
             # the segmentation model sees "people" in trees and rocks: without a face, only a
             # detected body pose or a large mask counts as a person
-            coverage = 1.0 if person is None else float((person >= 0.5).mean())
+            coverage = 1.0 if person is None else float((_limited(person, selection_work)
+                                                         >= 0.5).mean())
             if coverage < MIN_FACELESS_COVERAGE and detect.pose(srgb8_work) is None:
-                raise RelightError("no_person", "no person found in the portrait")
+                raise RelightError("no_person", "no person found in the portrait"
+                                   + ("" if selection is None else " inside the selection"))
             self.warnings.append("no face found: normals come from the silhouette only")
         # a second opinion on the body below each face, where the segmentation doubts
         bodies = [] if person is None else [
@@ -240,9 +291,15 @@ class Relighter:
             alpha = given_alpha.astype(np.float32)
             foreground = matting.foreground_from_alpha(image, alpha, settings.max_size)
         else:
-            alpha, foreground = matting.matte(image, person, settings.max_size,
-                                              settings.edge_refine, image_work=image_work,
-                                              body=body)
+            try:
+                alpha, foreground = matting.matte(image, person, settings.max_size,
+                                                  settings.edge_refine, image_work=image_work,
+                                                  body=body, region=selection)
+            except RelightError as error:
+                if error.code == "no_person" and selection is not None:
+                    raise RelightError("no_person", "no person found inside the selection; "
+                                       "select the whole person") from None
+                raise
         self.alpha, self.foreground = alpha, foreground
         start = self._stage("matting", start)
 

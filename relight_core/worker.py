@@ -104,7 +104,7 @@ def check_descriptor(descriptor: Any, what: str) -> dict[str, Any]:
         raise ProtocolFault("bad_input", f"{what}: encoding must be one of {list(ENCODINGS)}")
     order = descriptor["channel_order"]
     if order not in CHANNEL_ORDERS:
-        raise ProtocolFault("bad_input", f"{what}: channel_order must be one of RGBA, BGRA, RGB")
+        raise ProtocolFault("bad_input", f"{what}: channel_order must be one of RGBA, BGRA, RGB, Y")
     channels = descriptor.get("channels", CHANNEL_ORDERS[order])
     if channels != CHANNEL_ORDERS[order]:
         raise ProtocolFault("bad_input", f"{what}: {channels} channels do not fit {order}")
@@ -396,23 +396,30 @@ class Worker:
     def _portrait_key(self, request: dict[str, Any], settings: Any) -> str:
         if request.get("key"):
             return str(request["key"])
-        descriptor = check_descriptor(request.get("portrait"), "portrait")
         digest = hashlib.sha1()
-        try:
-            with open(descriptor["path"], "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError as exc:
-            raise ProtocolFault("bad_input", f"portrait: cannot read {descriptor['path']}") from exc
-        fields = {k: descriptor[k] for k in ("width", "height", "dtype", "encoding",
-                                              "channel_order")}
-        fields.update({k: getattr(settings, k, None) for k in PREPARE_SETTINGS})
+        for what in ("portrait", "selection"):
+            if what not in request:
+                continue
+            descriptor = check_descriptor(request.get(what), what)
+            try:
+                with open(descriptor["path"], "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            except OSError as exc:
+                raise ProtocolFault("bad_input",
+                                    f"{what}: cannot read {descriptor['path']}") from exc
+            fields = {k: descriptor[k] for k in ("width", "height", "dtype", "encoding",
+                                                  "channel_order")}
+            digest.update(json.dumps({what: fields}, sort_keys=True).encode())
+        fields = {k: getattr(settings, k, None) for k in PREPARE_SETTINGS}
         digest.update(json.dumps(fields, sort_keys=True).encode())
         return digest.hexdigest()[:20]
 
     def _prepared(self, job: Job, settings: Any) -> tuple[str, Any, bool]:
         """The cached Relighter for the request's portrait, preparing it on a miss."""
         request = job.params
+        if "selection" in request and "portrait" not in request:
+            raise ProtocolFault("bad_input", "a selection needs its portrait in the same request")
         key = self._portrait_key(request, settings)
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -428,8 +435,10 @@ class Worker:
                                 f"the limit is {limit:g}")
         if portrait.shape[2] == 4 and float(portrait[..., 3].max()) <= 0.0:
             raise ProtocolFault("bad_input", "the portrait layer is empty (fully transparent)")
+        selection = self._selection(request, portrait.shape[:2])
         engine = self.engine()
-        relighter = engine.Relighter(portrait, settings, progress=self._progress(job))
+        relighter = engine.Relighter(portrait, settings, progress=self._progress(job),
+                                     selection=selection)
         relighter.prepare()
         if job.cancel.is_set():
             raise Cancelled()
@@ -437,6 +446,20 @@ class Worker:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return key, relighter, False
+
+    @staticmethod
+    def _selection(request: dict[str, Any], shape: tuple[int, int]) -> Any:
+        """The request's selection as (H, W) coverage, or None (everything)."""
+        if "selection" not in request:
+            return None
+        descriptor = check_descriptor(request["selection"], "selection")
+        if descriptor["channel_order"] != "Y":
+            raise ProtocolFault("bad_input", "selection: channel_order must be Y (one channel)")
+        if (descriptor["height"], descriptor["width"]) != tuple(shape):
+            raise ProtocolFault(
+                "bad_input", f"selection: it is {descriptor['width']}×{descriptor['height']}, "
+                f"the portrait {shape[1]}×{shape[0]}; it must cover the portrait exactly")
+        return read_pixel_file(descriptor, "selection")[..., 0]
 
     def _prepare(self, job: Job) -> dict[str, Any]:
         settings = self._settings(job.params.get("settings"))

@@ -88,6 +88,8 @@ def _bad_inputs(tmp_path: Path, portrait: Path):
     Image.new("RGB", (300, 200)).save(wide)
     landscape = DATA / "backgrounds" / "empty_warehouse.png"
     missing = tmp_path / "missing.png"
+    blank = tmp_path / "blank_selection.png"
+    Image.new("L", Image.open(portrait).size).save(blank)
     return {
         "missing": ([str(missing), str(BACKGROUND)], missing.name),
         "folder": ([str(tmp_path), str(BACKGROUND)], tmp_path.name),
@@ -97,6 +99,10 @@ def _bad_inputs(tmp_path: Path, portrait: Path):
         "too big": ([str(portrait), str(BACKGROUND), "--max-megapixels", "0.05"], portrait.name),
         "pano not 2:1": ([str(portrait), str(BACKGROUND), "--hdri", str(wide)], wide.name),
         "no person": ([str(landscape), str(BACKGROUND)], landscape.name),
+        "selection of another size": ([str(portrait), str(BACKGROUND), "--selection", str(wide)],
+                                      wide.name),
+        "nothing selected": ([str(portrait), str(BACKGROUND), "--selection", str(blank)],
+                             blank.name),
     }
 
 

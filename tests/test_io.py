@@ -26,6 +26,23 @@ def srgb_formula(code: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
+def test_a_mask_is_read_as_coverage_not_light(tmp_path):
+    grey = np.array([[0, 128, 255]], np.uint8).repeat(2, axis=0)
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    np.testing.assert_allclose(io.read_mask(tmp_path / "grey.png")[0], [0, 128 / 255, 1])
+    deep = (grey.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    np.testing.assert_allclose(io.read_mask(tmp_path / "deep.png"), grey / 255.0, atol=1e-6)
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., :3] = (255, 255, 0)  # yellow: two of three channels
+    rgba[..., 3] = (255, 0, 255)  # the middle column is transparent: not selected
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    np.testing.assert_allclose(io.read_mask(tmp_path / "rgba.png")[0], [2 / 3, 0, 2 / 3],
+                               atol=1e-6)
+    with pytest.raises(RelightError, match="no such file"):
+        io.read_mask(tmp_path / "missing.png")
+
+
 def test_png_8bit_becomes_linear_float32():
     image = io.read_image(PORTRAIT_RGB)
     raw = np.asarray(Image.open(PORTRAIT_RGB).convert("RGB"))

@@ -143,3 +143,41 @@ def test_cancel_stops_at_the_next_stage(portrait):
     with pytest.raises(RelightError) as raised:
         relighter.prepare()
     assert raised.value.code == "cancelled"
+
+
+def test_a_selection_takes_one_of_two_people():
+    """Two portraits side by side, the right one selected: only that person is matted and
+    relit, with the matte it gets alone in the picture; the other is background."""
+    def at_height(path, height=320):
+        image = io.read_image(path)[..., :3]
+        width = round(image.shape[1] * height / image.shape[0])
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+    left = at_height(PORTRAIT)
+    right = at_height(DATA / "portraits" / "07_man_outdoor_open_shade_cc0.png")
+    both = np.concatenate([left, right], axis=1)
+    split = left.shape[1]
+    selection = np.zeros(both.shape[:2], np.float32)
+    selection[:, split:] = 1.0
+    whole = Relighter(both, Settings(max_size=640))
+    whole.prepare()
+    chosen = Relighter(both, Settings(max_size=640), selection=selection)
+    chosen.prepare()
+    assert whole.faces == 2 and chosen.faces == 1
+    assert whole.alpha[:, :split].mean() > 0.5 and chosen.alpha[:, :split].max() == 0.0
+    # away from the selection's edge, the chosen person's matte is what it was
+    difference = np.abs(chosen.alpha[:, split + 8:] - whole.alpha[:, split + 8:])
+    assert difference.mean() < 0.005 and np.percentile(difference, 99) < 0.05
+    layers = chosen.relight(io.read_image(BACKGROUND))
+    assert np.array_equal(layers.composite[:, :split],
+                          layers.composite[:, :split] * 0 + layers.composite[:, :split])
+    feathered = cv2.GaussianBlur(selection, (0, 0), 6)
+    soft = Relighter(both, Settings(max_size=640), selection=feathered)
+    soft.prepare()
+    inside = whole.alpha[:, split:split + 30] > 0.99  # where the man's shirt meets the edge
+    ramp = soft.alpha[:, split:split + 30][inside]
+    np.testing.assert_allclose(ramp, feathered[:, split:split + 30][inside], atol=0.02)
+    with pytest.raises(RelightError, match="selected"):
+        Relighter(both, selection=np.zeros_like(selection))
+    with pytest.raises(RelightError, match="must cover the portrait"):
+        Relighter(both, selection=selection[:, 1:])

@@ -223,6 +223,39 @@ def test_background_region_sets_the_composite_backdrop(session, tmp_path):
     assert "outside" in session.reply(2)["message"]
 
 
+def test_selection_limits_the_matte_and_keys_the_cache(session, tmp_path):
+    _, descriptor = portrait_u8(tmp_path)
+    selection = np.zeros((4, 6), np.uint8)
+    selection[:, 3:] = 255  # the right half is selected
+    selected = write_raw(tmp_path / "sel.raw", selection, dtype="u8", encoding="linear",
+                         channel_order="Y")
+    session.send(id=1, op="prepare", portrait=descriptor)
+    whole = session.reply(1)
+    session.send(id=2, op="prepare", portrait=descriptor, selection=selected)
+    limited = session.reply(2)
+    assert limited["type"] == "result" and limited["cached"] is False
+    assert limited["key"] != whole["key"]  # the same pixels, another selection: another matte
+    session.send(id=3, op="prepare", portrait=descriptor, selection=selected)
+    assert session.reply(3)["cached"] is True
+    engine_object = session.worker._cache[limited["key"]]
+    assert np.array_equal(engine_object.selection, selection / 255.0)
+    wrong = write_raw(tmp_path / "wrong.raw", np.zeros((4, 5), np.uint8), dtype="u8",
+                      encoding="linear", channel_order="Y")
+    session.send(id=4, op="relight", portrait=descriptor, selection=wrong, background=descriptor,
+                 layers=["alpha"], output={"dir": str(tmp_path)})
+    reply = session.reply(4)
+    assert reply["code"] == "bad_input" and "5×4" in reply["message"] \
+        and "6×4" in reply["message"], reply
+    colour = write_raw(tmp_path / "rgb.raw", np.zeros((4, 6, 3), np.uint8), dtype="u8",
+                       encoding="linear", channel_order="RGB")
+    session.send(id=5, op="prepare", portrait=descriptor, selection=colour)
+    reply = session.reply(5)
+    assert reply["code"] == "bad_input" and "Y" in reply["message"], reply
+    session.send(id=6, op="prepare", key=whole["key"], selection=selected)
+    reply = session.reply(6)
+    assert reply["code"] == "bad_input" and "portrait" in reply["message"], reply
+
+
 def test_unknown_key_without_portrait_is_bad_input(session, tmp_path):
     session.send(id=1, op="relight", key="nope", hdri={"path": "/x.hdr"},
                  output={"dir": str(tmp_path)})

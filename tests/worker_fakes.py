@@ -17,14 +17,16 @@ from relight_core.pipeline import Layers, RelightError, Settings  # noqa: F401 -
 
 
 class Relighter:
-    """alpha = portrait alpha (or 1), albedo = portrait, shading = 2 × strength (exceeds 1),
-    specular = 0.1, relit = albedo × shading + specular, composite over the background."""
+    """alpha = portrait alpha (or 1) × selection (or 1), albedo = portrait,
+    shading = 2 × strength (exceeds 1), specular = 0.1, relit = albedo × shading + specular,
+    composite over the background."""
 
     prepare_seconds = 0.0  # tests raise it to make prepare long enough to cancel
     prepared_count = 0
 
-    def __init__(self, portrait_linear, settings, progress=None):
+    def __init__(self, portrait_linear, settings, progress=None, selection=None):
         self.portrait = np.asarray(portrait_linear, np.float32)
+        self.selection = selection
         self.settings = settings
         self.progress = progress or (lambda stage, fraction: None)
 
@@ -41,6 +43,8 @@ class Relighter:
         settings = settings or self.settings
         rgb = self.portrait[..., :3]
         alpha = self.portrait[..., 3] if self.portrait.shape[2] == 4 else np.ones(rgb.shape[:2])
+        if self.selection is not None:
+            alpha = alpha * self.selection
         if size is not None:
             step = max(1, int(np.ceil(max(rgb.shape[:2]) / size)))
             rgb, alpha = rgb[::step, ::step], alpha[::step, ::step]
