@@ -39,8 +39,10 @@ class Buffer:
 
     def get(self, rect, scale, fmt, abyss):
         self.item.read_formats.append(fmt)
+        self.item.read_rects.append((rect.x, rect.y, rect.width, rect.height, abyss))
         size = {"u8": 1, "u16": 2, "float": 4}[fmt.split()[-1]]
-        return bytes(rect.width * rect.height * 4 * size)
+        channels = 1 if fmt.startswith("Y ") else 4
+        return bytes(rect.width * rect.height * channels * size)
 
     def set(self, rect, fmt, data):
         self.item.written = (fmt, len(data))
@@ -55,6 +57,7 @@ class Item:
         self.width, self.height, self.mode, self.group = width, height, mode, group
         self.children, self.parent, self.offsets = [], None, (0, 0)
         self.visible, self.mask, self.written, self.read_formats = True, None, None, []
+        self.read_rects = []
         self.blend_space = self.composite_space = None
 
     # the Gimp.Layer / Gimp.Drawable calls the plug-in makes
@@ -79,13 +82,26 @@ class Item:
                                              self.height)
     def add_mask(self, mask): self.mask = mask
 
+    def mask_intersect(self):
+        """(touches, x, y, w, h) of the image's selection box (x, y, w, h) and this layer."""
+        box = self.image.selection_box
+        if box is None:
+            return True, 0, 0, self.width, self.height
+        x0, y0 = max(box[0], self.offsets[0]), max(box[1], self.offsets[1])
+        x1 = min(box[0] + box[2], self.offsets[0] + self.width)
+        y1 = min(box[1] + box[3], self.offsets[1] + self.height)
+        return x1 > x0 and y1 > y0, x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
 
 class Image:
     def __init__(self, base="RGB", precision=Precision.U8_NON_LINEAR):
         self.id, self.base, self.precision, self.layers = next(_ids), base, precision, []
         self.undo_depth, self.undo_groups = 0, 0
+        self.selection_box = None  # (x, y, w, h) of a rectangle selection; None: nothing
+        self.selection = Item(self, "Selection", 0, 0)
 
     def get_id(self): return self.id
+    def get_selection(self): return self.selection
     def get_base_type(self): return self.base
     def get_precision(self): return self.precision
     def get_layers(self): return list(self.layers)
@@ -129,12 +145,13 @@ def fake_gi_modules() -> dict:
     )
     gimp.Layer = types.SimpleNamespace(
         new=lambda image, name, w, h, kind, opacity, mode: Item(image, name, w, h, mode))
+    gimp.Selection = types.SimpleNamespace(is_empty=lambda image: image.selection_box is None)
     gimp.GroupLayer = types.SimpleNamespace(
         new=lambda image, name: Item(image, name, 0, 0, group=True))
     gegl = types.SimpleNamespace(
         Rectangle=types.SimpleNamespace(
             new=lambda x, y, w, h: types.SimpleNamespace(x=x, y=y, width=w, height=h)),
-        AbyssPolicy=types.SimpleNamespace(CLAMP="clamp"))
+        AbyssPolicy=types.SimpleNamespace(CLAMP="clamp", NONE="none"))
     glib = types.SimpleNamespace(Error=lambda message="": ("GLib.Error", message))
     repository = types.SimpleNamespace(Gimp=gimp, Gegl=gegl, GLib=glib,
                                        GObject=types.SimpleNamespace())
@@ -269,6 +286,24 @@ def test_request_names_formats_layers_and_background(plugin):
                                 "shading_over", "composite"]
     assert params["output"]["dtype"] == "u16" and not os.path.exists(params["output"]["dir"])
     assert params["background_region"] == [5, 7, 40, 30]  # the part under the portrait
+
+
+def test_a_selection_goes_with_the_portrait_and_one_that_misses_it_is_refused(plugin):
+    image, portrait, _ = scene(Precision.U16_NON_LINEAR)
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert "selection" not in FakeClient.requests[-1][1]  # nothing selected: nothing sent
+    image.selection_box = (20, 10, 30, 30)  # over the portrait's right part
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    selection = FakeClient.requests[-1][1]["selection"]
+    assert (selection["width"], selection["height"], selection["channel_order"]) == (40, 30, "Y")
+    assert selection["dtype"] == "u16" and selection["encoding"] == "linear"
+    # read over the portrait layer's own rectangle (offsets 5, 7), nothing beyond the canvas
+    assert image.selection.read_rects == [(5, 7, 40, 30, "none")]
+    assert image.selection.read_formats == ["Y u16"]
+    image.selection_box = (60, 50, 10, 5)  # beside the portrait: the user chose something else
+    with pytest.raises(plugin.UserError, match="does not touch the portrait"):
+        plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert len(FakeClient.requests) == 2 and tree(image.layers)[0] != "Relight"
 
 
 def test_background_that_does_not_cover_the_portrait_is_sent_whole(plugin):

@@ -33,6 +33,7 @@ PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
 NIGHT = DATA / "backgrounds" / "dikhololo_night.png"  # dark: the person must get darker
 DAWN_HDRI = DATA / "hdri" / "kiara_1_dawn_1k.hdr"  # bright: shading goes well above 1
 PAD = (20, 10)  # canvas padding: the layers sit at non-zero offsets
+SELECTED_PART = (0.45, 0.0, 1.0, 1.0)  # the portrait's right part (x0, y0, x1, y1 fractions)
 GIMP_TIMEOUT = 420
 # GIMP 3.x's console binary by major version: gimp-console-3.0 in GIMP 3.0, -3.2 in 3.2, and
 # gimp-console-3 in both (plain gimp-console may be GIMP 2.10 on older systems)
@@ -79,6 +80,9 @@ def job_cases(python: str, models_dir: Path) -> list[dict]:
         {"name": "float", "precision": "FLOAT_LINEAR", "hdri": str(DAWN_HDRI),
          "arguments": good},
         {"name": "u8_hdri", "hdri": str(DAWN_HDRI), "arguments": good},
+        {"name": "u8_selection", "background": str(NIGHT), "select": SELECTED_PART,
+         "arguments": good},
+        {"name": "selection_misses", "kind": "selection_misses"},
         {"name": "empty", "kind": "empty"},
         {"name": "greyscale", "kind": "greyscale"},
         {"name": "no_person", "kind": "no_person"},
@@ -306,6 +310,18 @@ def test_background_of_another_size_covers_the_portrait(gimp_run):
     assert composite[..., :3].reshape(-1, 3).std(axis=0).min() > 0
 
 
+def test_a_selection_keeps_the_cut_out_inside_it(gimp_run):
+    """Select the right part of the portrait: the matte is empty left of it, and right of it
+    (away from its edge) it is the matte the whole layer gets."""
+    limited = load(successful(gimp_run, "u8_selection")["dumps"]["mask"])[..., 0]
+    whole = load(successful(gimp_run, "u8")["dumps"]["mask"])[..., 0]
+    edge = round(SELECTED_PART[0] * limited.shape[1])
+    assert limited[:, :edge - 1].max() == 0.0 and whole[:, :edge - 1].mean() > 0.3
+    assert limited[:, edge + 1:].mean() > 0.3
+    difference = np.abs(limited[:, edge + 8:] - whole[:, edge + 8:])
+    assert difference.mean() < 0.01, difference.mean()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -315,6 +331,7 @@ def test_background_of_another_size_covers_the_portrait(gimp_run):
     ("no_person", ["No person"]),
     ("too_large", ["megapixels", "100"]),
     ("no_background", ["background"]),
+    ("selection_misses", ["selection", "Select"]),
     ("worker_missing", ["install"]),
 ])
 def test_bad_input_is_a_clear_error_and_changes_nothing(gimp_run, name, words):

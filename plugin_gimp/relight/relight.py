@@ -2,9 +2,11 @@
 """Relight Portrait… for GIMP 3 (Filters ▸ Light and Shadow).
 
 The selected layer is the portrait; the background is a layer (default: the one right below the
-portrait) or an HDR panorama file. The heavy work runs in Relight's worker process (its own
-Python with numpy and onnxruntime, see docs/worker-protocol.md); this file only moves pixels
-between GEGL buffers and raw files and builds the result layers:
+portrait) or an HDR panorama file. A selection, if there is one, says where the person is: the
+cut-out stays inside it (the way a GIMP filter works inside the selection). The heavy work
+runs in Relight's worker process (its own Python with numpy and onnxruntime, see
+docs/worker-protocol.md); this file only moves pixels between GEGL buffers and raw files and
+builds the result layers:
 
     Relight                      (layer group, above the portrait, one undo step)
       Normals                    optional, hidden; (n + 1) / 2 as data
@@ -151,6 +153,9 @@ def check_inputs(image, drawables, options: dict):
         raise UserError(f"The portrait layer is {width * height / 1e6:.0f} megapixels; Relight "
                         f"handles at most {MAX_MEGAPIXELS:.0f}. Scale it down "
                         "(Image ▸ Scale Image) and run it again.")
+    if not Gimp.Selection.is_empty(image) and not portrait.mask_intersect()[0]:
+        raise UserError("The selection does not touch the portrait layer: select the person "
+                        "(or Select ▸ None to use the whole layer) and run it again.")
     if options["hdri"]:
         if not os.path.isfile(options["hdri"]):
             raise UserError(f"The HDR panorama {options['hdri']} does not exist.")
@@ -181,6 +186,22 @@ def region_under(portrait, background) -> list[int] | None:
             or y + height > background.get_height():
         return None
     return [x, y, width, height]
+
+
+def export_selection(image, portrait, fmt: PixelFormat, path: str) -> dict | None:
+    """The image's selection over the portrait layer as a one-channel raw file (coverage, the
+    matte's format); None when nothing is selected. The person is cut out inside it only, as a
+    GIMP filter works inside the selection (``check_inputs`` made sure it touches the layer)."""
+    if Gimp.Selection.is_empty(image):
+        return None
+    x, y = portrait.get_offsets()[-2:]
+    width, height = portrait.get_width(), portrait.get_height()
+    buffer = image.get_selection().get_buffer()
+    data = buffer.get(Gegl.Rectangle.new(x, y, width, height), 1.0, fmt.mask,
+                      Gegl.AbyssPolicy.NONE)  # beyond the canvas nothing is selected
+    descriptor = relight_client.pixel_descriptor(path, width, height, fmt.dtype, "linear", "Y")
+    relight_client.write_pixels(descriptor, bytes(data))
+    return descriptor
 
 
 def export_layer(layer, fmt: PixelFormat, path: str) -> dict:
@@ -284,6 +305,9 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
             "output": {"dir": folder, "dtype": fmt.dtype, "encoding": fmt.encoding,
                        "channel_order": "RGBA", "alpha": "opaque"},
         }
+        selection = export_selection(image, portrait, fmt, os.path.join(folder, "selection.raw"))
+        if selection is not None:
+            request["selection"] = selection
         if background is not None:
             request["background"] = export_layer(background, fmt,
                                                  os.path.join(folder, "background.raw"))

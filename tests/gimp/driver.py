@@ -120,9 +120,20 @@ def run_relight(image, drawables, arguments):
     return status.value_nick, str(message or "")
 
 
+def select_part(image, portrait, box):
+    """Select a rectangle given as fractions (x0, y0, x1, y1) of the portrait layer."""
+    x, y = portrait.get_offsets()[-2:]
+    width, height = portrait.get_width(), portrait.get_height()
+    x0, y0 = x + round(box[0] * width), y + round(box[1] * height)
+    x1, y1 = x + round(box[2] * width), y + round(box[3] * height)
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x0, y0, x1 - x0, y1 - y0)
+
+
 def good_case(case):
     name = case["name"]
     image, portrait, background = build_image(case)
+    if case.get("select"):
+        select_part(image, portrait, case["select"])
     before = top_level(image)
     arguments = dict(case.get("arguments", {}))
     if case.get("hdri"):
@@ -187,6 +198,9 @@ def bad_case(case):
         image.insert_layer(target, None, 0)
     elif kind == "no_background":
         image.remove_layer(background)
+    elif kind == "selection_misses":  # a selection in the canvas's padding, off the portrait
+        pad_x, pad_y = JOB["pad"]
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, pad_x // 2, pad_y // 2)
     elif kind == "face_down":  # a person whose face the detector cannot find upside down
         portrait.transform_flip_simple(Gimp.OrientationType.VERTICAL, True, 0.0)
         arguments["background-layer"] = background
