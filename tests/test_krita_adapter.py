@@ -307,6 +307,43 @@ def test_background_is_cut_to_the_portrait_when_it_covers_it(tmp_path):
     assert (whole.x, whole.y, whole.width, whole.height) == (0, 0, 12, 10)
 
 
+class FakeSelection:
+    """Krita's Selection: one byte per pixel, 0 outside its rectangle."""
+
+    def __init__(self, x, y, w, h, value=255):
+        self.rect, self.value = (x, y, w, h), value
+
+    def width(self):
+        return self.rect[2]
+
+    def height(self):
+        return self.rect[3]
+
+    def pixelData(self, x, y, w, h):  # noqa: N802 - Krita's name
+        sx, sy, sw, sh = self.rect
+        return bytes(self.value if sx <= x + col < sx + sw and sy <= y + row < sy + sh else 0
+                     for row in range(h) for col in range(w))
+
+
+def test_the_selection_over_the_portrait_goes_with_it(tmp_path):
+    doc = FakeDoc()
+    portrait = krita_io.LayerFile({}, 10, 20, 6, 4)
+    doc.selection = lambda: None
+    assert krita_io.save_selection(doc, portrait, str(tmp_path)) is None
+    doc.selection = lambda: FakeSelection(13, 0, 100, 100)  # the portrait's right half, on
+    descriptor = krita_io.save_selection(doc, portrait, str(tmp_path))
+    assert (descriptor["width"], descriptor["height"]) == (6, 4)
+    assert (descriptor["dtype"], descriptor["encoding"], descriptor["channel_order"]) == \
+        ("u8", "linear", "Y")
+    assert Path(descriptor["path"]).read_bytes() == bytes([0, 0, 0, 255, 255, 255] * 4)
+    doc.selection = lambda: FakeSelection(0, 0, 5, 5)  # beside the portrait
+    with pytest.raises(formats.InputError, match="does not touch the portrait"):
+        krita_io.save_selection(doc, portrait, str(tmp_path))
+    doc.selection = lambda: FakeSelection(10, 20, 6, 4, value=100)  # too faint to count
+    with pytest.raises(formats.InputError, match="does not touch the portrait"):
+        krita_io.save_selection(doc, portrait, str(tmp_path))
+
+
 def test_save_layer_refuses_empty_and_grey_layers(tmp_path):
     with pytest.raises(formats.InputError, match="empty"):
         krita_io.save_layer(FakeNode("Empty"), str(tmp_path), "p", "portrait", 100)

@@ -241,6 +241,16 @@ def test_hdri_panorama_as_light(krita_run):
     check_relight_group(case, "Relight 5", "F32")
 
 
+def test_a_selection_keeps_the_cut_out_inside_it(krita_run):
+    """The right part of the portrait selected: the matte is empty left of the selection and
+    holds the person right of it (Relight 7, after the six runs before it)."""
+    result = krita_run["result"]
+    case = result["cases"]["selection"]
+    assert case["outcome"] == "applied", case["message"]
+    mask = result["selection_mask"]
+    assert mask["left_max"] == 0 and mask["right_mean"] > 60, mask
+
+
 def test_live_preview_follows_rotation(krita_run):
     case = krita_run["result"]["cases"]["preview"]
     assert case["outcome"] == "preview", case["message"]

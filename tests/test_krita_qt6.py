@@ -208,9 +208,13 @@ class FakeDoc(Srgb8Colour):
             self.root.addChildNode(layer, None)
         self.active = layers[-1] if layers else None
         self.refreshed = 0
+        self.selected = None  # a Selection, or None: nothing selected
 
     def rootNode(self):  # noqa: N802
         return self.root
+
+    def selection(self):
+        return self.selected
 
     def activeNode(self):  # noqa: N802
         return self.active
@@ -442,7 +446,25 @@ def test_buttons_report_bad_inputs_in_the_status_line(adapter, docker):
     click(docker.apply_button)
     assert docker.last_message == "The background must be another layer than the portrait."
     assert "e05050" in docker.status_label.styleSheet()  # shown as an error
+    docker.background_combo.setCurrentIndex(1)
+    docker.background_combo.activated.emit(1)
+    adapter.app.document.selected = EmptySelectionBeside()
+    click(docker.apply_button)
+    assert docker.last_message.startswith("The selection does not touch the portrait layer")
     assert not docker.link.running  # refused before any worker was started
+
+
+class EmptySelectionBeside:
+    """A selection off the portrait: Krita gives 0 for every pixel of the portrait's rect."""
+
+    def width(self):
+        return 5
+
+    def height(self):
+        return 5
+
+    def pixelData(self, x, y, w, h):  # noqa: N802 - Krita's name
+        return bytes(w * h)
 
 
 def test_progress_cancel_and_preview_image(adapter, docker, tmp_path):

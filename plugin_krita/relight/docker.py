@@ -359,6 +359,7 @@ class RelightDocker(DockWidget):
         settings = self.read_controls()
         folder = self.link.temp_dir()
         portrait_file = krita_io.save_layer(portrait, folder, "portrait", "portrait", 100.0)
+        selection = krita_io.save_selection(doc, portrait_file, folder)
         light: dict
         if settings.use_hdri:
             if not settings.hdri_path:
@@ -373,8 +374,12 @@ class RelightDocker(DockWidget):
             background_file = krita_io.save_background(background, portrait_file, folder,
                                                        100.0)
             light = {"background": background_file.descriptor}
+        # the person is cut out inside the selection, when there is one
+        person = {"portrait": portrait_file.descriptor}
+        if selection is not None:
+            person["selection"] = selection
         return {"doc": doc, "portrait": portrait, "portrait_file": portrait_file,
-                "light": light, "format": out_format, "settings": settings}
+                "person": person, "light": light, "format": out_format, "settings": settings}
 
     def _on_source_changed(self, *_args) -> None:
         """A different portrait, light source or matte setting: the prepared state is stale."""
@@ -400,8 +405,7 @@ class RelightDocker(DockWidget):
         self._busy("preparing", "Finding the person, matte, normals, albedo…")
         self._job_id = self.link.request(
             "prepare",
-            {"portrait": inputs["portrait_file"].descriptor,
-             "settings": settings.core_settings()},
+            {**inputs["person"], "settings": settings.core_settings()},
             lambda result: self._on_prepared(result, inputs),
             self._fail, self._on_progress)
 
@@ -476,7 +480,7 @@ class RelightDocker(DockWidget):
         plan = formats.output_plan(settings.outputs, integer_depth=integer)
         with_alpha = out_format.dtype == "u8"
         params = {
-            "portrait": inputs["portrait_file"].descriptor,
+            **inputs["person"],
             "settings": settings.core_settings(),
             "layers": formats.worker_layer_keys(plan, with_alpha),
             "output": krita_io.output_request(out_format, self.link.temp_dir()),

@@ -97,6 +97,25 @@ def save_layer(node, folder: str, name: str, what: str, max_megapixels: float,
     return LayerFile(descriptor, x, y, width, height)
 
 
+def save_selection(doc, portrait: LayerFile, folder: str) -> dict | None:
+    """The document's selection over the portrait's rectangle as a one-channel 8-bit file (the
+    person is cut out inside it), or None when nothing is selected.
+
+    Raises InputError when the selection misses the portrait (nothing in it at half or more),
+    which is most likely a selection left over from other work."""
+    selection = doc.selection()
+    if selection is None or selection.width() <= 0 or selection.height() <= 0:
+        return None
+    data = bytes(selection.pixelData(portrait.x, portrait.y, portrait.width, portrait.height))
+    if not data or max(data) < 128:
+        raise InputError("The selection does not touch the portrait layer: select the person "
+                         "(or Select ▸ Deselect to use the whole layer) and try again.")
+    descriptor = client.pixel_descriptor(os.path.join(folder, "selection.raw"), portrait.width,
+                                         portrait.height, "u8", "linear", "Y")
+    client.write_pixels(descriptor, data)
+    return descriptor
+
+
 def save_background(node, portrait: LayerFile, folder: str, max_megapixels: float) -> LayerFile:
     """The background as the worker should see it.
 

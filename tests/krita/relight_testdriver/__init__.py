@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 
-from krita import Krita
+from krita import Krita, Selection
 from PyQt5.QtCore import QByteArray, QTimer
 from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import QApplication
@@ -27,6 +27,7 @@ CANVAS = (640, 480)
 PORTRAIT_SIZE = 384
 PORTRAIT_AT = (160, 72)  # off the origin, so positions are checked
 STEP_TIMEOUT_S = 150
+SELECTED_FROM = 0.55  # the selection case selects the portrait's right part, from this fraction
 
 
 class Driver:
@@ -156,7 +157,7 @@ class Driver:
                       self.case_undo_redo, self.case_preview, self.case_docker_u16,
                       self.case_docker_f16, self.case_docker_f32, self.case_empty_layer,
                       self.case_no_person, self.case_worker_missing, self.case_hdri,
-                      self.case_face_down, self.case_grey, self.save]
+                      self.case_face_down, self.case_selection, self.case_grey, self.save]
         self.watchdog()
         self.next_step()
 
@@ -414,6 +415,40 @@ class Driver:
     def case_face_down(self):
         self.docker.set_inputs(self.face_down, self.background)
         self.wait_docker({"applied", "error"}, self.record_apply("face_down"))
+        self.docker.apply()
+
+    def case_selection(self):
+        """The right part of the portrait selected: the cut-out must stay inside it."""
+        x, y = PORTRAIT_AT
+        cut = x + round(SELECTED_FROM * PORTRAIT_SIZE)
+        selection = Selection()
+        selection.select(cut, y, x + PORTRAIT_SIZE - cut, PORTRAIT_SIZE, 255)
+        self.doc.setSelection(selection)
+        self.doc.waitForDone()
+        record_apply = self.record_apply("selection")
+
+        def record(outcome):
+            def number(name):  # "Relight" 1, "Relight 2" 2, …: the newest has the highest
+                tail = name[len("Relight"):].strip()
+                return int(tail) if tail.isdigit() else 1
+
+            groups = sorted((n for n in self.doc.rootNode().childNodes()
+                             if n.name().startswith("Relight")), key=lambda n: number(n.name()))
+            relit = [n for n in groups[-1].childNodes() if n.name() == "Relit"] if groups else []
+            masks = [m for m in relit[0].childNodes()
+                     if m.type() == "transparencymask"] if relit else []
+            if masks:
+                left = bytes(masks[0].pixelData(x, y, cut - x - 2, PORTRAIT_SIZE))
+                right = bytes(masks[0].pixelData(cut + 2, y, x + PORTRAIT_SIZE - cut - 2,
+                                                 PORTRAIT_SIZE))
+                self.result["selection_mask"] = {"left_max": max(left),
+                                                 "right_mean": sum(right) / len(right)}
+            self.app.action("deselect").trigger()
+            self.doc.waitForDone()
+            record_apply(outcome)
+
+        self.docker.set_inputs(self.portrait, self.background)
+        self.wait_docker({"applied", "error"}, record)
         self.docker.apply()
 
     def case_grey(self):
