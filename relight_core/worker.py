@@ -143,6 +143,18 @@ def read_pixel_file(descriptor: Any, what: str) -> Any:
     return np.ascontiguousarray(pixels, dtype=np.float32)
 
 
+def read_mask_file(descriptor: Any, what: str, shape: tuple[int, int]) -> Any:
+    """A one-channel ("Y") pixel file of exactly ``shape`` (H, W) → (H, W) float32 coverage."""
+    descriptor = check_descriptor(descriptor, what)
+    if descriptor["channel_order"] != "Y":
+        raise ProtocolFault("bad_input", f"{what}: channel_order must be Y (one channel)")
+    if (descriptor["height"], descriptor["width"]) != tuple(shape):
+        raise ProtocolFault(
+            "bad_input", f"{what}: it is {descriptor['width']}×{descriptor['height']}, "
+            f"the portrait {shape[1]}×{shape[0]}; it must cover the portrait exactly")
+    return read_pixel_file(descriptor, what)[..., 0]
+
+
 def write_pixel_file(
     values: Any, alpha: Any, path: str, fmt: dict[str, Any], is_data: bool = False
 ) -> dict[str, Any]:
@@ -397,7 +409,7 @@ class Worker:
         if request.get("key"):
             return str(request["key"])
         digest = hashlib.sha1()
-        for what in ("portrait", "selection"):
+        for what in ("portrait", "portrait_mask", "selection"):
             if what not in request:
                 continue
             descriptor = check_descriptor(request.get(what), what)
@@ -418,8 +430,10 @@ class Worker:
     def _prepared(self, job: Job, settings: Any) -> tuple[str, Any, bool]:
         """The cached Relighter for the request's portrait, preparing it on a miss."""
         request = job.params
-        if "selection" in request and "portrait" not in request:
-            raise ProtocolFault("bad_input", "a selection needs its portrait in the same request")
+        for what in ("selection", "portrait_mask"):
+            if what in request and "portrait" not in request:
+                raise ProtocolFault("bad_input", f"{what}: it needs its portrait in the same "
+                                    "request")
         key = self._portrait_key(request, settings)
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -427,14 +441,15 @@ class Worker:
         if "portrait" not in request:
             raise ProtocolFault("bad_input", f"no prepared portrait with key {key}; "
                                 "send the portrait again")
-        portrait = read_pixel_file(request["portrait"], "portrait")
+        portrait = self._masked(request, read_pixel_file(request["portrait"], "portrait"))
         limit = getattr(settings, "max_megapixels", None)
         megapixels = portrait.shape[0] * portrait.shape[1] / 1e6
         if limit and megapixels > limit:
             raise ProtocolFault("bad_input", f"the portrait has {megapixels:.1f} megapixels; "
                                 f"the limit is {limit:g}")
         if portrait.shape[2] == 4 and float(portrait[..., 3].max()) <= 0.0:
-            raise ProtocolFault("bad_input", "the portrait layer is empty (fully transparent)")
+            raise ProtocolFault("bad_input", "the portrait layer is empty (fully transparent or "
+                                "masked out)")
         selection = self._selection(request, portrait.shape[:2])
         engine = self.engine()
         relighter = engine.Relighter(portrait, settings, progress=self._progress(job),
@@ -452,14 +467,21 @@ class Worker:
         """The request's selection as (H, W) coverage, or None (everything)."""
         if "selection" not in request:
             return None
-        descriptor = check_descriptor(request["selection"], "selection")
-        if descriptor["channel_order"] != "Y":
-            raise ProtocolFault("bad_input", "selection: channel_order must be Y (one channel)")
-        if (descriptor["height"], descriptor["width"]) != tuple(shape):
-            raise ProtocolFault(
-                "bad_input", f"selection: it is {descriptor['width']}×{descriptor['height']}, "
-                f"the portrait {shape[1]}×{shape[0]}; it must cover the portrait exactly")
-        return read_pixel_file(descriptor, "selection")[..., 0]
+        return read_mask_file(request["selection"], "selection", shape)
+
+    @staticmethod
+    def _masked(request: dict[str, Any], portrait: Any) -> Any:
+        """The portrait with its layer mask (``portrait_mask``) multiplied into its alpha: the
+        layer as the user sees it, so a masked-out background is as good as an erased one."""
+        if "portrait_mask" not in request:
+            return portrait
+        import numpy as np
+
+        mask = read_mask_file(request["portrait_mask"], "portrait_mask", portrait.shape[:2])
+        if portrait.shape[2] == 3:
+            portrait = np.concatenate([portrait, np.ones_like(portrait[..., :1])], axis=2)
+        portrait[..., 3] *= mask
+        return portrait
 
     def _prepare(self, job: Job) -> dict[str, Any]:
         settings = self._settings(job.params.get("settings"))

@@ -57,7 +57,7 @@ class Item:
         self.width, self.height, self.mode, self.group = width, height, mode, group
         self.children, self.parent, self.offsets = [], None, (0, 0)
         self.visible, self.mask, self.written, self.read_formats = True, None, None, []
-        self.read_rects = []
+        self.read_rects, self.apply_mask = [], True
         self.blend_space = self.composite_space = None
 
     # the Gimp.Layer / Gimp.Drawable calls the plug-in makes
@@ -81,6 +81,8 @@ class Item:
     def create_mask(self, kind): return Item(self.image, self.name + " mask", self.width,
                                              self.height)
     def add_mask(self, mask): self.mask = mask
+    def get_mask(self): return self.mask
+    def get_apply_mask(self): return self.apply_mask
 
     def mask_intersect(self):
         """(touches, x, y, w, h) of the image's selection box (x, y, w, h) and this layer."""
@@ -304,6 +306,22 @@ def test_a_selection_goes_with_the_portrait_and_one_that_misses_it_is_refused(pl
     with pytest.raises(plugin.UserError, match="does not touch the portrait"):
         plugin.relight_image(image, [portrait], options(), FakeClient)
     assert len(FakeClient.requests) == 2 and tree(image.layers)[0] != "Relight"
+
+
+def test_the_portraits_layer_mask_goes_with_it_when_applied(plugin):
+    image, portrait, _ = scene(Precision.FLOAT_LINEAR)
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert "portrait_mask" not in FakeClient.requests[-1][1]
+    portrait.add_mask(Item(image, "Portrait mask", 40, 30))
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    mask = FakeClient.requests[-1][1]["portrait_mask"]
+    assert (mask["width"], mask["height"], mask["channel_order"], mask["dtype"]) == \
+        (40, 30, "Y", "f32")
+    assert portrait.mask.read_rects == [(0, 0, 40, 30, "none")]  # the mask's own pixels
+    assert portrait.mask.read_formats == ["Y float"] and portrait.mask.written is None
+    portrait.apply_mask = False  # Layer ▸ Mask ▸ Apply Layer Mask unticked: the user sees none
+    plugin.relight_image(image, [portrait], options(), FakeClient)
+    assert "portrait_mask" not in FakeClient.requests[-1][1]
 
 
 def test_background_that_does_not_cover_the_portrait_is_sent_whole(plugin):

@@ -83,6 +83,8 @@ def job_cases(python: str, models_dir: Path) -> list[dict]:
         {"name": "u8_selection", "background": str(NIGHT), "select": SELECTED_PART,
          "arguments": good},
         {"name": "selection_misses", "kind": "selection_misses"},
+        {"name": "u8_layer_mask", "background": str(NIGHT), "layer_mask": SELECTED_PART,
+         "arguments": good},
         {"name": "empty", "kind": "empty"},
         {"name": "greyscale", "kind": "greyscale"},
         {"name": "no_person", "kind": "no_person"},
@@ -320,6 +322,15 @@ def test_a_selection_keeps_the_cut_out_inside_it(gimp_run):
     assert limited[:, edge + 1:].mean() > 0.3
     difference = np.abs(limited[:, edge + 8:] - whole[:, edge + 8:])
     assert difference.mean() < 0.01, difference.mean()
+
+
+def test_a_layer_mask_on_the_portrait_is_its_matte(gimp_run):
+    """A layer mask hides part of the portrait: the result's matte is that mask, as it would
+    be for a layer whose hidden part was erased."""
+    matte = load(successful(gimp_run, "u8_layer_mask")["dumps"]["mask"])[..., 0]
+    edge = round(SELECTED_PART[0] * matte.shape[1])
+    assert matte[:, :edge - 1].max() == 0.0
+    assert matte[:, edge + 1:].min() > 0.99  # the mask said opaque: no matting over it
 
 
 # --------------------------------------------------------------------------- bad input

@@ -125,7 +125,12 @@ class FakeNode:
         return Rect(*self.rect)
 
     def bytes_per_pixel(self):
+        if self._type == "transparencymask":
+            return 1  # Krita's masks are 8-bit whatever the layer's depth
         return 4 * {"U8": 1, "U16": 2, "F16": 2, "F32": 4}[self._depth]
+
+    def visible(self):
+        return self.visible_flag
 
     def pixelData(self, x, y, w, h):  # noqa: N802 - like Krita: transparent outside the data
         bpp = self.bytes_per_pixel()
@@ -342,6 +347,29 @@ def test_the_selection_over_the_portrait_goes_with_it(tmp_path):
     doc.selection = lambda: FakeSelection(10, 20, 6, 4, value=100)  # too faint to count
     with pytest.raises(formats.InputError, match="does not touch the portrait"):
         krita_io.save_selection(doc, portrait, str(tmp_path))
+
+
+def test_the_portraits_visible_transparency_masks_go_with_it(tmp_path):
+    node = filled_layer("Portrait", 10, 20, 4, 2, depth="U16")
+    portrait = krita_io.LayerFile({}, 10, 20, 4, 2)
+    assert krita_io.save_layer_mask(node, portrait, str(tmp_path)) is None
+    # a mask over the left half only: off its rectangle Krita gives 0, so all is hidden but
+    # its one opaque column
+    left = filled_layer("Left", 10, 20, 2, 2, pixel=b"\x00", kind="transparencymask")
+    left.setPixelData(bytes([0, 255, 0, 255]), 10, 20, 2, 2)
+    node.addChildNode(left, None)
+    descriptor = krita_io.save_layer_mask(node, portrait, str(tmp_path))
+    assert (descriptor["width"], descriptor["height"], descriptor["channel_order"]) == (4, 2, "Y")
+    assert (descriptor["dtype"], descriptor["encoding"]) == ("u8", "linear")
+    assert Path(descriptor["path"]).read_bytes() == bytes([0, 255, 0, 0] * 2)
+    left.setPixelData(bytes([0, 255, 255, 255] * 2), 10, 20, 4, 2)
+    half = filled_layer("Half", 10, 20, 4, 2, pixel=b"\x80", kind="transparencymask")
+    node.addChildNode(half, None)
+    descriptor = krita_io.save_layer_mask(node, portrait, str(tmp_path))
+    assert Path(descriptor["path"]).read_bytes() == bytes([0, 128, 128, 128] * 2)  # multiplied
+    half.setVisible(False)  # a hidden mask hides nothing
+    descriptor = krita_io.save_layer_mask(node, portrait, str(tmp_path))
+    assert Path(descriptor["path"]).read_bytes() == bytes([0, 255, 255, 255] * 2)
 
 
 def test_save_layer_refuses_empty_and_grey_layers(tmp_path):

@@ -251,6 +251,16 @@ def test_a_selection_keeps_the_cut_out_inside_it(krita_run):
     assert mask["left_max"] == 0 and mask["right_mean"] > 60, mask
 
 
+def test_a_transparency_mask_on_the_portrait_is_its_matte(krita_run):
+    """A mask hiding the portrait's left part: the result's matte is that mask, as for a
+    layer whose hidden part was erased (no matting over it)."""
+    result = krita_run["result"]
+    case = result["cases"]["layer_mask"]
+    assert case["outcome"] == "applied", case["message"]
+    matte = result["layer_mask_matte"]
+    assert matte["left_max"] == 0 and matte["right_min"] == 255, matte
+
+
 def test_live_preview_follows_rotation(krita_run):
     case = krita_run["result"]["cases"]["preview"]
     assert case["outcome"] == "preview", case["message"]

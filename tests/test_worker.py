@@ -256,6 +256,32 @@ def test_selection_limits_the_matte_and_keys_the_cache(session, tmp_path):
     assert reply["code"] == "bad_input" and "portrait" in reply["message"], reply
 
 
+def test_the_portrait_layers_mask_multiplies_its_alpha(session, tmp_path):
+    """A layer mask (GIMP) or transparency mask (Krita) on the portrait is part of what the
+    user sees: it multiplies the layer's alpha, as if the masked part were erased."""
+    pixels, descriptor = portrait_u8(tmp_path)  # alpha 255 except pixel (0, 0)
+    mask = np.full((4, 6), 255, np.uint8)
+    mask[:, :2] = 0
+    mask[3, 5] = 51
+    masked = write_raw(tmp_path / "mask.raw", mask, dtype="u8", encoding="linear",
+                       channel_order="Y")
+    request = dict(op="relight", portrait=descriptor, background=descriptor, layers=["alpha"],
+                   output={"dir": str(tmp_path), "dtype": "f32"})
+    session.send(id=1, portrait_mask=masked, **request)
+    result = session.reply(1)
+    assert result["type"] == "result", result
+    alpha = np.fromfile(result["layers"]["alpha"]["path"], np.float32).reshape(4, 6)
+    expected = pixels[..., 3] / 255.0 * mask / 255.0
+    np.testing.assert_allclose(alpha, expected, atol=1e-6)
+    session.send(id=2, **request)  # the same pixels unmasked: another portrait key
+    assert session.reply(2)["key"] != result["key"]
+    hidden = write_raw(tmp_path / "hidden.raw", np.zeros((4, 6), np.uint8), dtype="u8",
+                       encoding="linear", channel_order="Y")
+    session.send(id=3, portrait_mask=hidden, **request)
+    reply = session.reply(3)
+    assert reply["code"] == "bad_input" and "masked out" in reply["message"], reply
+
+
 def test_unknown_key_without_portrait_is_bad_input(session, tmp_path):
     session.send(id=1, op="relight", key="nope", hdri={"path": "/x.hdr"},
                  output={"dir": str(tmp_path)})

@@ -3,7 +3,8 @@
 
 The selected layer is the portrait; the background is a layer (default: the one right below the
 portrait) or an HDR panorama file. A selection, if there is one, says where the person is: the
-cut-out stays inside it (the way a GIMP filter works inside the selection). The heavy work
+cut-out stays inside it (the way a GIMP filter works inside the selection); a layer mask on the
+portrait counts as the layer's transparency (used as the matte). The heavy work
 runs in Relight's worker process (its own Python with numpy and onnxruntime, see
 docs/worker-protocol.md); this file only moves pixels between GEGL buffers and raw files and
 builds the result layers:
@@ -204,6 +205,20 @@ def export_selection(image, portrait, fmt: PixelFormat, path: str) -> dict | Non
     return descriptor
 
 
+def export_layer_mask(layer, fmt: PixelFormat, path: str) -> dict | None:
+    """The layer's mask as a one-channel raw file, or None when it has none (or it is turned
+    off). The worker multiplies it into the layer's alpha: the portrait as the user sees it."""
+    mask = layer.get_mask()
+    if mask is None or not layer.get_apply_mask():
+        return None
+    width, height = layer.get_width(), layer.get_height()
+    data = mask.get_buffer().get(Gegl.Rectangle.new(0, 0, width, height), 1.0, fmt.mask,
+                                 Gegl.AbyssPolicy.NONE)
+    descriptor = relight_client.pixel_descriptor(path, width, height, fmt.dtype, "linear", "Y")
+    relight_client.write_pixels(descriptor, bytes(data))
+    return descriptor
+
+
 def export_layer(layer, fmt: PixelFormat, path: str) -> dict:
     """Write the layer's pixels (RGBA, straight alpha) to a raw file; its descriptor."""
     width, height = layer.get_width(), layer.get_height()
@@ -308,6 +323,9 @@ def relight_image(image, drawables, options: dict, client_factory=None) -> objec
         selection = export_selection(image, portrait, fmt, os.path.join(folder, "selection.raw"))
         if selection is not None:
             request["selection"] = selection
+        layer_mask = export_layer_mask(portrait, fmt, os.path.join(folder, "portrait_mask.raw"))
+        if layer_mask is not None:
+            request["portrait_mask"] = layer_mask
         if background is not None:
             request["background"] = export_layer(background, fmt,
                                                  os.path.join(folder, "background.raw"))

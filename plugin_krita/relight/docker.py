@@ -360,6 +360,7 @@ class RelightDocker(DockWidget):
         folder = self.link.temp_dir()
         portrait_file = krita_io.save_layer(portrait, folder, "portrait", "portrait", 100.0)
         selection = krita_io.save_selection(doc, portrait_file, folder)
+        layer_mask = krita_io.save_layer_mask(portrait, portrait_file, folder)
         light: dict
         if settings.use_hdri:
             if not settings.hdri_path:
@@ -374,10 +375,13 @@ class RelightDocker(DockWidget):
             background_file = krita_io.save_background(background, portrait_file, folder,
                                                        100.0)
             light = {"background": background_file.descriptor}
-        # the person is cut out inside the selection, when there is one
+        # the person is cut out inside the selection, when there is one; the portrait's own
+        # transparency masks count as its transparency
         person = {"portrait": portrait_file.descriptor}
         if selection is not None:
             person["selection"] = selection
+        if layer_mask is not None:
+            person["portrait_mask"] = layer_mask
         return {"doc": doc, "portrait": portrait, "portrait_file": portrait_file,
                 "person": person, "light": light, "format": out_format, "settings": settings}
 

@@ -116,6 +116,32 @@ def save_selection(doc, portrait: LayerFile, folder: str) -> dict | None:
     return descriptor
 
 
+def save_layer_mask(node, portrait: LayerFile, folder: str) -> dict | None:
+    """The portrait layer's visible transparency masks, multiplied, over its rectangle as a
+    one-channel 8-bit file, or None when it has none. The worker multiplies it into the
+    layer's alpha: the portrait as the user sees it (a masked-out background counts as erased).
+
+    Raises InputError when a mask's pixels are not one byte each (Krita keeps masks 8-bit)."""
+    masks = [child for child in node.childNodes()
+             if child.type() == "transparencymask" and child.visible()]
+    if not masks:
+        return None
+    rect = (portrait.x, portrait.y, portrait.width, portrait.height)
+    data = b""
+    for mask in masks:
+        more = bytes(mask.pixelData(*rect))
+        if len(more) != portrait.width * portrait.height:
+            raise InputError(f"The portrait's mask {mask.name()!r} cannot be read as 8-bit: "
+                             "apply it to the layer (right-click ▸ Merge Down) and try again.")
+        # several masks hide what any of them hides (rare: a pure-Python product is enough)
+        data = more if not data else bytes((data[i] * more[i] + 127) // 255
+                                           for i in range(len(more)))
+    descriptor = client.pixel_descriptor(os.path.join(folder, "portrait_mask.raw"),
+                                         portrait.width, portrait.height, "u8", "linear", "Y")
+    client.write_pixels(descriptor, data)
+    return descriptor
+
+
 def save_background(node, portrait: LayerFile, folder: str, max_megapixels: float) -> LayerFile:
     """The background as the worker should see it.
 

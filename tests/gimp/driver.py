@@ -134,6 +134,12 @@ def good_case(case):
     image, portrait, background = build_image(case)
     if case.get("select"):
         select_part(image, portrait, case["select"])
+    if case.get("layer_mask"):  # a black mask, white over a part of the portrait
+        mask = portrait.create_mask(Gimp.AddMaskType.BLACK)
+        portrait.add_mask(mask)
+        select_part(image, portrait, case["layer_mask"])
+        mask.edit_fill(Gimp.FillType.WHITE)
+        Gimp.Selection.none(image)
     before = top_level(image)
     arguments = dict(case.get("arguments", {}))
     if case.get("hdri"):

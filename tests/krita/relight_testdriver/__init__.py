@@ -10,6 +10,7 @@ traceback in ``result.json`` instead of Krita's modal error dialog.
 """
 
 import hashlib
+import importlib
 import json
 import os
 import subprocess
@@ -157,7 +158,8 @@ class Driver:
                       self.case_undo_redo, self.case_preview, self.case_docker_u16,
                       self.case_docker_f16, self.case_docker_f32, self.case_empty_layer,
                       self.case_no_person, self.case_worker_missing, self.case_hdri,
-                      self.case_face_down, self.case_selection, self.case_grey, self.save]
+                      self.case_face_down, self.case_selection, self.case_layer_mask,
+                      self.case_grey, self.save]
         self.watchdog()
         self.next_step()
 
@@ -428,22 +430,67 @@ class Driver:
         record_apply = self.record_apply("selection")
 
         def record(outcome):
-            def number(name):  # "Relight" 1, "Relight 2" 2, …: the newest has the highest
-                tail = name[len("Relight"):].strip()
-                return int(tail) if tail.isdigit() else 1
-
-            groups = sorted((n for n in self.doc.rootNode().childNodes()
-                             if n.name().startswith("Relight")), key=lambda n: number(n.name()))
-            relit = [n for n in groups[-1].childNodes() if n.name() == "Relit"] if groups else []
-            masks = [m for m in relit[0].childNodes()
-                     if m.type() == "transparencymask"] if relit else []
-            if masks:
-                left = bytes(masks[0].pixelData(x, y, cut - x - 2, PORTRAIT_SIZE))
-                right = bytes(masks[0].pixelData(cut + 2, y, x + PORTRAIT_SIZE - cut - 2,
-                                                 PORTRAIT_SIZE))
+            matte = self.newest_matte()
+            if matte is not None:
+                left = bytes(matte.pixelData(x, y, cut - x - 2, PORTRAIT_SIZE))
+                right = bytes(matte.pixelData(cut + 2, y, x + PORTRAIT_SIZE - cut - 2,
+                                              PORTRAIT_SIZE))
                 self.result["selection_mask"] = {"left_max": max(left),
                                                  "right_mean": sum(right) / len(right)}
             self.app.action("deselect").trigger()
+            self.doc.waitForDone()
+            record_apply(outcome)
+
+        self.docker.set_inputs(self.portrait, self.background)
+        self.wait_docker({"applied", "error"}, record)
+        self.docker.apply()
+
+    def newest_matte(self):
+        """The transparency mask of "Relit" in the newest Relight group, or None."""
+        def number(name):  # "Relight" 1, "Relight 2" 2, …: the newest has the highest
+            tail = name[len("Relight"):].strip()
+            return int(tail) if tail.isdigit() else 1
+
+        groups = sorted((n for n in self.doc.rootNode().childNodes()
+                         if n.name().startswith("Relight")), key=lambda n: number(n.name()))
+        relit = [n for n in groups[-1].childNodes() if n.name() == "Relit"] if groups else []
+        masks = [m for m in relit[0].childNodes()
+                 if m.type() == "transparencymask"] if relit else []
+        return masks[0] if masks else None
+
+    def case_layer_mask(self):
+        """A transparency mask on the portrait hides its left part: the result's matte must be
+        that mask (the plug-in's own mask code puts it there: Krita 5.1's API cannot)."""
+        x, y = PORTRAIT_AT
+        cut = round(SELECTED_FROM * PORTRAIT_SIZE)
+        alpha = (bytes(cut) + b"\xff" * (PORTRAIT_SIZE - cut)) * PORTRAIT_SIZE
+        rect = (x, y, PORTRAIT_SIZE, PORTRAIT_SIZE)
+        mask = importlib.import_module("relight.krita_io").matte_mask(self.doc, alpha, *rect)
+        if mask is not None:
+            self.portrait.addChildNode(mask, None)
+            self.after(300, self.apply_over_layer_mask)
+            return
+        mask_job = importlib.import_module("relight.masks").MaskJob
+        self.mask_job = mask_job(self.app, self.doc, [self.portrait], alpha, rect,
+                                 lambda masked, failed: self.apply_over_layer_mask())
+        self.mask_job.start()
+
+    def apply_over_layer_mask(self):
+        x, y = PORTRAIT_AT
+        cut = x + round(SELECTED_FROM * PORTRAIT_SIZE)
+        record_apply = self.record_apply("layer_mask")
+
+        def record(outcome):
+            matte = self.newest_matte()
+            if matte is not None:
+                left = bytes(matte.pixelData(x, y, cut - x - 1, PORTRAIT_SIZE))
+                right = bytes(matte.pixelData(cut + 1, y, x + PORTRAIT_SIZE - cut - 1,
+                                              PORTRAIT_SIZE))
+                self.result["layer_mask_matte"] = {"left_max": max(left),
+                                                   "right_min": min(right)}
+            for child in self.portrait.childNodes():  # the portrait as it was for the rest
+                if child.type() == "transparencymask":
+                    child.remove()
             self.doc.waitForDone()
             record_apply(outcome)
 
