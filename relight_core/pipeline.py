@@ -6,8 +6,9 @@ Contract
     ``portrait_linear``: (H, W, 3|4) float32 linear, straight; a 4th channel is an alpha the user
     already made (respected instead of matting). ``progress(stage, fraction)`` is called with the
     stage name and the overall fraction done (0..1). ``selection``: optional (H, W) float32 in
-    [0, 1], the host's selection: the person lies inside it, outside (< 0.5) is background, and
-    the matte is at most the selection (a feathered selection feathers the matte). It only
+    [0, 1], the host's selection: the person lies inside it, the unselected part (below
+    ``matting.REGION_OUT``) is background, the matte is multiplied by it (a feathered selection
+    feathers the matte), and a face whose centre it does not select (< 0.5) is left out. It only
     takes away: a part of the person the detector missed is not added by selecting it (an
     alpha the user made is the way to give a matte).
 ``Relighter.prepare()``: detect → matting → geometry → albedo (slow, once per portrait).
