@@ -423,7 +423,9 @@ class RelightPlugIn(Gimp.PlugIn):
         procedure.add_menu_path("<Image>/Filters/Light and Shadow")
         procedure.set_documentation(
             "Relight the person in the selected layer to match a new background",
-            "Cuts the person out of the selected layer and relights them with the light of the "
+            "Cuts the person out of the selected layer (inside the selection, if there is "
+            "one; a layer that is transparent or has a layer mask keeps its own matte) and "
+            "relights them with the light of the "
             "background layer (default: the layer below) or of an HDR panorama. Adds a "
             "'Relight' layer group: relit person with the alpha matte as mask, albedo, shading "
             "and specular layers that add up to it, optional normals, and the composite.",
