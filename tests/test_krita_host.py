@@ -247,8 +247,8 @@ def test_a_selection_keeps_the_cut_out_inside_it(krita_run):
     result = krita_run["result"]
     case = result["cases"]["selection"]
     assert case["outcome"] == "applied", case["message"]
-    mask = result["selection_mask"]
-    assert mask["left_max"] == 0 and mask["right_mean"] > 60, mask
+    matte = result["selection_matte"]
+    assert matte["left_max"] == 0 and matte["right_mean"] > 60, matte
 
 
 def test_a_transparency_mask_on_the_portrait_is_its_matte(krita_run):

@@ -427,17 +427,50 @@ class Driver:
         selection.select(cut, y, x + PORTRAIT_SIZE - cut, PORTRAIT_SIZE, 255)
         self.doc.setSelection(selection)
         self.doc.waitForDone()
-        record_apply = self.record_apply("selection")
+        self.apply_and_read_matte("selection", 2, self.app.action("deselect").trigger)
+
+    def case_layer_mask(self):
+        """A transparency mask on the portrait hides its left part: the result's matte must be
+        that mask (the plug-in's own mask code puts it there: Krita 5.1's API cannot)."""
+        x, y = PORTRAIT_AT
+        cut = round(SELECTED_FROM * PORTRAIT_SIZE)
+        alpha = (bytes(cut) + b"\xff" * (PORTRAIT_SIZE - cut)) * PORTRAIT_SIZE
+        rect = (x, y, PORTRAIT_SIZE, PORTRAIT_SIZE)
+
+        def remove_mask():  # the portrait as it was, for the cases after this one
+            for child in self.portrait.childNodes():
+                if child.type() == "transparencymask":
+                    child.remove()
+
+        def apply():
+            self.apply_and_read_matte("layer_mask", 1, remove_mask)
+
+        mask = importlib.import_module("relight.krita_io").matte_mask(self.doc, alpha, *rect)
+        if mask is not None:
+            self.portrait.addChildNode(mask, None)
+            self.after(300, apply)
+            return
+        mask_job = importlib.import_module("relight.masks").MaskJob
+        self.mask_job = mask_job(self.app, self.doc, [self.portrait], alpha, rect,
+                                 lambda masked, failed: apply())
+        self.mask_job.start()
+
+    def apply_and_read_matte(self, name, gap, tidy):
+        """Apply on the portrait; record the new matte's bytes left and right of the line at
+        SELECTED_FROM (``gap`` px off it) as ``NAME_matte``, then ``tidy()``."""
+        x, y = PORTRAIT_AT
+        cut = x + round(SELECTED_FROM * PORTRAIT_SIZE)
+        record_apply = self.record_apply(name)
 
         def record(outcome):
             matte = self.newest_matte()
             if matte is not None:
-                left = bytes(matte.pixelData(x, y, cut - x - 2, PORTRAIT_SIZE))
-                right = bytes(matte.pixelData(cut + 2, y, x + PORTRAIT_SIZE - cut - 2,
+                left = bytes(matte.pixelData(x, y, cut - x - gap, PORTRAIT_SIZE))
+                right = bytes(matte.pixelData(cut + gap, y, x + PORTRAIT_SIZE - cut - gap,
                                               PORTRAIT_SIZE))
-                self.result["selection_mask"] = {"left_max": max(left),
-                                                 "right_mean": sum(right) / len(right)}
-            self.app.action("deselect").trigger()
+                self.result[name + "_matte"] = {"left_max": max(left), "right_min": min(right),
+                                                "right_mean": sum(right) / len(right)}
+            tidy()
             self.doc.waitForDone()
             record_apply(outcome)
 
@@ -457,46 +490,6 @@ class Driver:
         masks = [m for m in relit[0].childNodes()
                  if m.type() == "transparencymask"] if relit else []
         return masks[0] if masks else None
-
-    def case_layer_mask(self):
-        """A transparency mask on the portrait hides its left part: the result's matte must be
-        that mask (the plug-in's own mask code puts it there: Krita 5.1's API cannot)."""
-        x, y = PORTRAIT_AT
-        cut = round(SELECTED_FROM * PORTRAIT_SIZE)
-        alpha = (bytes(cut) + b"\xff" * (PORTRAIT_SIZE - cut)) * PORTRAIT_SIZE
-        rect = (x, y, PORTRAIT_SIZE, PORTRAIT_SIZE)
-        mask = importlib.import_module("relight.krita_io").matte_mask(self.doc, alpha, *rect)
-        if mask is not None:
-            self.portrait.addChildNode(mask, None)
-            self.after(300, self.apply_over_layer_mask)
-            return
-        mask_job = importlib.import_module("relight.masks").MaskJob
-        self.mask_job = mask_job(self.app, self.doc, [self.portrait], alpha, rect,
-                                 lambda masked, failed: self.apply_over_layer_mask())
-        self.mask_job.start()
-
-    def apply_over_layer_mask(self):
-        x, y = PORTRAIT_AT
-        cut = x + round(SELECTED_FROM * PORTRAIT_SIZE)
-        record_apply = self.record_apply("layer_mask")
-
-        def record(outcome):
-            matte = self.newest_matte()
-            if matte is not None:
-                left = bytes(matte.pixelData(x, y, cut - x - 1, PORTRAIT_SIZE))
-                right = bytes(matte.pixelData(cut + 1, y, x + PORTRAIT_SIZE - cut - 1,
-                                              PORTRAIT_SIZE))
-                self.result["layer_mask_matte"] = {"left_max": max(left),
-                                                   "right_min": min(right)}
-            for child in self.portrait.childNodes():  # the portrait as it was for the rest
-                if child.type() == "transparencymask":
-                    child.remove()
-            self.doc.waitForDone()
-            record_apply(outcome)
-
-        self.docker.set_inputs(self.portrait, self.background)
-        self.wait_docker({"applied", "error"}, record)
-        self.docker.apply()
 
     def case_grey(self):
         self.doc.setColorSpace("GRAYA", "U8", "")
