@@ -441,16 +441,18 @@ class Worker:
         if "portrait" not in request:
             raise ProtocolFault("bad_input", f"no prepared portrait with key {key}; "
                                 "send the portrait again")
-        portrait = self._masked(request, read_pixel_file(request["portrait"], "portrait"))
+        portrait = read_pixel_file(request["portrait"], "portrait")
         limit = getattr(settings, "max_megapixels", None)
         megapixels = portrait.shape[0] * portrait.shape[1] / 1e6
         if limit and megapixels > limit:
             raise ProtocolFault("bad_input", f"the portrait has {megapixels:.1f} megapixels; "
                                 f"the limit is {limit:g}")
+        portrait = self._masked(request, portrait)
         if portrait.shape[2] == 4 and float(portrait[..., 3].max()) <= 0.0:
             raise ProtocolFault("bad_input", "the portrait layer is empty (fully transparent or "
                                 "masked out)")
-        selection = self._selection(request, portrait.shape[:2])
+        selection = (read_mask_file(request["selection"], "selection", portrait.shape[:2])
+                     if "selection" in request else None)
         engine = self.engine()
         relighter = engine.Relighter(portrait, settings, progress=self._progress(job),
                                      selection=selection)
@@ -461,13 +463,6 @@ class Worker:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return key, relighter, False
-
-    @staticmethod
-    def _selection(request: dict[str, Any], shape: tuple[int, int]) -> Any:
-        """The request's selection as (H, W) coverage, or None (everything)."""
-        if "selection" not in request:
-            return None
-        return read_mask_file(request["selection"], "selection", shape)
 
     @staticmethod
     def _masked(request: dict[str, Any], portrait: Any) -> Any:

@@ -195,14 +195,9 @@ def export_selection(image, portrait, fmt: PixelFormat, path: str) -> dict | Non
     GIMP filter works inside the selection (``check_inputs`` made sure it touches the layer)."""
     if Gimp.Selection.is_empty(image):
         return None
-    x, y = portrait.get_offsets()[-2:]
-    width, height = portrait.get_width(), portrait.get_height()
-    buffer = image.get_selection().get_buffer()
-    data = buffer.get(Gegl.Rectangle.new(x, y, width, height), 1.0, fmt.mask,
-                      Gegl.AbyssPolicy.NONE)  # beyond the canvas nothing is selected
-    descriptor = relight_client.pixel_descriptor(path, width, height, fmt.dtype, "linear", "Y")
-    relight_client.write_pixels(descriptor, bytes(data))
-    return descriptor
+    x, y = portrait.get_offsets()[-2:]  # the selection has the image's coordinates
+    return export_coverage(image.get_selection(), (x, y, portrait.get_width(),
+                                                   portrait.get_height()), fmt, path)
 
 
 def export_layer_mask(layer, fmt: PixelFormat, path: str) -> dict | None:
@@ -211,9 +206,15 @@ def export_layer_mask(layer, fmt: PixelFormat, path: str) -> dict | None:
     mask = layer.get_mask()
     if mask is None or not layer.get_apply_mask():
         return None
-    width, height = layer.get_width(), layer.get_height()
-    data = mask.get_buffer().get(Gegl.Rectangle.new(0, 0, width, height), 1.0, fmt.mask,
-                                 Gegl.AbyssPolicy.NONE)
+    return export_coverage(mask, (0, 0, layer.get_width(), layer.get_height()), fmt, path)
+
+
+def export_coverage(drawable, rect: tuple, fmt: PixelFormat, path: str) -> dict:
+    """One channel of coverage (a selection, a mask) over ``rect`` (x, y, w, h in the
+    drawable's own pixels; nothing beyond its edges) to a raw "Y" file; its descriptor."""
+    x, y, width, height = rect
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(x, y, width, height), 1.0, fmt.mask,
+                                     Gegl.AbyssPolicy.NONE)
     descriptor = relight_client.pixel_descriptor(path, width, height, fmt.dtype, "linear", "Y")
     relight_client.write_pixels(descriptor, bytes(data))
     return descriptor

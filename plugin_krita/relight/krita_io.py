@@ -110,10 +110,7 @@ def save_selection(doc, portrait: LayerFile, folder: str) -> dict | None:
     if not data or max(data) < 128:
         raise InputError("The selection does not touch the portrait layer: select the person "
                          "(or Select ▸ Deselect to use the whole layer) and try again.")
-    descriptor = client.pixel_descriptor(os.path.join(folder, "selection.raw"), portrait.width,
-                                         portrait.height, "u8", "linear", "Y")
-    client.write_pixels(descriptor, data)
-    return descriptor
+    return _coverage_file(folder, "selection", portrait, data)
 
 
 def save_layer_mask(node, portrait: LayerFile, folder: str) -> dict | None:
@@ -136,8 +133,13 @@ def save_layer_mask(node, portrait: LayerFile, folder: str) -> dict | None:
         # several masks hide what any of them hides (rare: a pure-Python product is enough)
         data = more if not data else bytes((data[i] * more[i] + 127) // 255
                                            for i in range(len(more)))
-    descriptor = client.pixel_descriptor(os.path.join(folder, "portrait_mask.raw"),
-                                         portrait.width, portrait.height, "u8", "linear", "Y")
+    return _coverage_file(folder, "portrait_mask", portrait, data)
+
+
+def _coverage_file(folder: str, name: str, portrait: LayerFile, data: bytes) -> dict:
+    """8-bit coverage over the portrait's rectangle → a raw one-channel file; its descriptor."""
+    descriptor = client.pixel_descriptor(os.path.join(folder, f"{name}.raw"), portrait.width,
+                                         portrait.height, "u8", "linear", "Y")
     client.write_pixels(descriptor, data)
     return descriptor
 
