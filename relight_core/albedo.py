@@ -29,9 +29,12 @@ Method and assumptions (each stated, none hidden)
   ``skin_albedo = 0.35 · (median skin luminance / 0.3)^0.25``, kept within [0.1, 0.6].
 * The shading is smooth (an order-2 SH of smooth normals), so dividing by it keeps every
   detail (pores, freckles, strands) in the albedo. It is floored so deep original shadows do
-  not blow the albedo up, only ``DELIGHT_STRENGTH`` of its variation (in log terms) is divided
-  out (a conservative de-lighting: our normals are coarse and shadowed skin is redder, so a
-  full division over-corrects), and the albedo is kept ≤ 1 (physical reflectance) with its hue.
+  not blow the albedo up, the fitted light is divided out whole, and the albedo is kept ≤ 1
+  (physical reflectance) with its hue. Dividing out only part of it (an exponent of 0.6 on its
+  variation, until the fourteenth session) left the original key visibly in the albedo and
+  scored worse on both measures that see it: the synthetic truth's end-to-end composite error
+  (``bench/eval_quality.py``) and the left/right asymmetry of real faces' albedo
+  (``bench/bench_albedo.py``); the numbers are in docs/results.md.
 * Specular reflection is not reflectance: glare more than 3× brighter than its neighbourhood
   (a sheen, a rim where a light grazes the edge) is compressed in log luminance.
 """
@@ -49,7 +52,6 @@ RIDGE = (0.0, 0.005, 0.005, 0.005, 0.05, 0.05, 0.05, 0.05, 0.05)
 HUBER_K = 1.345
 IRLS_ITERATIONS = 6
 MAX_FIT_SAMPLES = 40_000
-DELIGHT_STRENGTH = 0.6  # exponent on the fitted shading's variation (1 = divide it all out)
 SHADING_FLOOR_FRACTION = 0.3  # of the frontal shading: deep shadows do not blow albedo up
 TYPICAL_SKIN_ALBEDO = 0.35
 TYPICAL_SKIN_LUMINANCE = 0.3
@@ -115,8 +117,8 @@ def fit_original_shading(image_linear: np.ndarray, normals: np.ndarray,
     return coefficients / skin_albedo
 
 
-def original_shading(normals: np.ndarray, coefficients: np.ndarray, smooth_px: float = 0.0,
-                     strength: float = DELIGHT_STRENGTH) -> np.ndarray:
+def original_shading(normals: np.ndarray, coefficients: np.ndarray,
+                     smooth_px: float = 0.0) -> np.ndarray:
     """Normals (H, W, 3) → grey shading (H, W) float32 of the fitted original light, floored.
 
     ``smooth_px`` blurs the normals first: our normals are a coarse estimate (a face mesh, an
@@ -135,12 +137,8 @@ def original_shading(normals: np.ndarray, coefficients: np.ndarray, smooth_px: f
         normals = cv2.GaussianBlur(normals.astype(np.float32), (0, 0), smooth_px)
         normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
     shading = sh_basis(normals.astype(np.float32)) @ coefficients.astype(np.float32)
-    reference = shading_reference(coefficients)
-    shading = np.maximum(shading, SHADING_FLOOR_FRACTION * reference) / reference
-    # remove only part of the fitted light's variation (in log terms): the shadow side of skin
-    # is redder (subsurface scattering) and our normals exaggerate, so a full division
-    # over-corrects into pink, too-bright shadow sides
-    shading = (reference * shading ** strength).astype(np.float32)
+    floor = SHADING_FLOOR_FRACTION * shading_reference(coefficients)
+    shading = np.maximum(shading, floor).astype(np.float32)
     if shading.shape != full_shape:
         shading = cv2.resize(shading, (full_shape[1], full_shape[0]),
                              interpolation=cv2.INTER_LINEAR)

@@ -33,15 +33,12 @@ def test_known_light_on_textured_sphere_is_divided_out():
     true_shading = np.maximum(envmap.sh_basis(normals) @ light, 0.05)
     image = true_albedo * true_shading[..., None]
     coefficients = albedo.fit_original_shading(image, normals, inside)
-    full = albedo.original_shading(normals, coefficients, strength=1.0)
-    recovered = albedo.albedo_from_shading(image, full)
+    recovered = albedo.albedo_from_shading(image, albedo.original_shading(normals, coefficients))
     lit = inside & (true_shading > 0.3)
     ratio = (recovered / true_albedo)[lit]
     assert ratio.std() / ratio.mean() < 0.02  # the same up to one global scale
-    partial = albedo.albedo_from_shading(image, albedo.original_shading(normals, coefficients))
-    partial_ratio = (partial / true_albedo)[lit]
-    spread = partial_ratio.std() / partial_ratio.mean()
-    assert 0.02 < spread < (image / true_albedo)[lit].std() / (image / true_albedo)[lit].mean()
+    photo_ratio = (image / true_albedo)[lit]
+    assert photo_ratio.std() / photo_ratio.mean() > 0.1  # the photo: 0.14
 
 
 def test_portrait_albedo_removes_the_window_light_and_keeps_detail():
