@@ -261,9 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     run = commands.add_parser("run", help="relight a portrait onto a background, write layers")
-    run.add_argument("portrait")
-    run.add_argument("background")
-    run.add_argument("-o", "--outdir", required=True)
+    run.add_argument("portrait", help="the photo of the person (PNG, JPEG, TIFF; 8/16-bit or "
+                                      "float; a transparent one keeps its own matte)")
+    run.add_argument("background", help="the new background photo; its light is estimated "
+                                        "from it unless --hdri gives the light")
+    run.add_argument("-o", "--outdir", required=True, help="folder for the layers (made if "
+                                                           "missing)")
     run.add_argument("--hdri", help="light with this equirectangular panorama (.hdr/.exr)")
     run.add_argument("--selection", metavar="MASK",
                      help="a mask of the portrait's size (white = selected): the person lies "
