@@ -318,6 +318,12 @@ class FakeSelection:
     def __init__(self, x, y, w, h, value=255):
         self.rect, self.value = (x, y, w, h), value
 
+    def x(self):
+        return self.rect[0]
+
+    def y(self):
+        return self.rect[1]
+
     def width(self):
         return self.rect[2]
 
@@ -347,6 +353,16 @@ def test_the_selection_over_the_portrait_goes_with_it(tmp_path):
     doc.selection = lambda: FakeSelection(10, 20, 6, 4, value=100)  # too faint to count
     with pytest.raises(formats.InputError, match="does not touch the portrait"):
         krita_io.save_selection(doc, portrait, str(tmp_path))
+
+
+def test_selection_extent_is_its_rectangle_or_none():
+    doc = FakeDoc()
+    doc.selection = lambda: None
+    assert krita_io.selection_extent(doc) is None
+    doc.selection = lambda: FakeSelection(3, 4, 0, 7)  # an empty selection is none
+    assert krita_io.selection_extent(doc) is None
+    doc.selection = lambda: FakeSelection(3, 4, 5, 7)
+    assert krita_io.selection_extent(doc) == (3, 4, 5, 7)
 
 
 def test_the_portraits_visible_transparency_masks_go_with_it(tmp_path):

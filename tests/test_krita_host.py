@@ -265,6 +265,10 @@ def test_live_preview_follows_rotation(krita_run):
     case = krita_run["result"]["cases"]["preview"]
     assert case["outcome"] == "preview", case["message"]
     assert case["preview_count"] == 6  # the first preview + one per rotation
+    # Krita does not signal selection changes: the docker's timer found the new one
+    selecting = case["after_selecting"]
+    assert selecting["prepared_before"] and not selecting["prepared_after"], selecting
+    assert selecting["message"].startswith("The selection changed: press Preview"), selecting
     assert len(case["docker_preview_ms"]) == 5
     assert case["pixmap"] and max(case["pixmap"]) > 100
     assert (krita_run["out"] / "krita-docker.png").stat().st_size > 10_000

@@ -457,6 +457,15 @@ def test_buttons_report_bad_inputs_in_the_status_line(adapter, docker):
 class EmptySelectionBeside:
     """A selection off the portrait: Krita gives 0 for every pixel of the portrait's rect."""
 
+    def __init__(self, x=100):
+        self.left = x
+
+    def x(self):
+        return self.left
+
+    def y(self):
+        return 100
+
     def width(self):
         return 5
 
@@ -465,6 +474,31 @@ class EmptySelectionBeside:
 
     def pixelData(self, x, y, w, h):  # noqa: N802 - Krita's name
         return bytes(w * h)
+
+
+def test_a_changed_selection_makes_the_preview_stale(adapter, docker):
+    """Krita does not signal selection changes: the docker's timer compares the selection's
+    rectangle with the one its preview was prepared with."""
+    assert docker._selection_watch.isActive()
+    adapter.app.document = FakeDoc(FakeNode("Background"), FakeNode("Portrait"))
+    prepared = {"key": "k", "light": {}, "width": 4, "height": 3, "selection": None}
+    docker._prepared = dict(prepared)
+    docker.check_selection()  # nothing selected, as when prepared
+    assert docker._prepared == prepared
+    docker.state = "previewing"  # a job in flight is left alone
+    adapter.app.document.selected = EmptySelectionBeside()
+    docker.check_selection()
+    assert docker._prepared == prepared
+    docker.state = "idle"
+    assert wait_for(lambda: docker._prepared is None, 3 * docker._selection_watch.interval())
+    assert docker.last_message.startswith("The selection changed: press Preview")
+    # prepared with that selection: moving it counts too
+    docker._prepared = {**prepared, "selection": (100, 100, 5, 5)}
+    docker.check_selection()
+    assert docker._prepared is not None
+    adapter.app.document.selected = EmptySelectionBeside(x=90)
+    docker.check_selection()
+    assert docker._prepared is None
 
 
 def test_progress_cancel_and_preview_image(adapter, docker, tmp_path):

@@ -46,6 +46,7 @@ from .worker_link import WorkerLink
 DOCKER_ID = "relight_docker"
 PREVIEW_SIZE = 256  # long side of the live preview, pixels
 SLIDER_STEPS = 100  # the 0..1 / 0..3 controls move in 1/100 steps
+SELECTION_POLL_MS = 1000  # how often the docker looks for a changed selection (Krita has no signal)
 
 
 class ValueSlider(QWidget):
@@ -116,6 +117,10 @@ class RelightDocker(DockWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(15)
         self._debounce.timeout.connect(self.request_preview)
+        self._selection_watch = QTimer(self)
+        self._selection_watch.setInterval(SELECTION_POLL_MS)
+        self._selection_watch.timeout.connect(self.check_selection)
+        self._selection_watch.start()
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -383,7 +388,8 @@ class RelightDocker(DockWidget):
         if layer_mask is not None:
             person["portrait_mask"] = layer_mask
         return {"doc": doc, "portrait": portrait, "portrait_file": portrait_file,
-                "person": person, "light": light, "format": out_format, "settings": settings}
+                "person": person, "light": light, "format": out_format, "settings": settings,
+                "selection_extent": krita_io.selection_extent(doc)}
 
     def _on_source_changed(self, *_args) -> None:
         """A different portrait, light source or matte setting: the prepared state is stale."""
@@ -397,6 +403,19 @@ class RelightDocker(DockWidget):
             self._debounce.start()
         elif self.state == "idle" and not self.last_message:
             self.show_message("Press Preview to see the light follow the controls.")
+
+    def check_selection(self) -> None:
+        """A preview cuts the person out inside the selection it was prepared with; Krita does
+        not signal a changed selection, so its rectangle is compared now and then (a change
+        inside the same rectangle goes unnoticed until Preview or Apply, which read it anew)."""
+        if self._prepared is None or self.state != "idle":
+            return
+        doc = self.app.activeDocument()
+        if doc is None or krita_io.selection_extent(doc) == self._prepared.get("selection"):
+            return
+        self._prepared = None
+        self.show_message("The selection changed: press Preview to cut the person out inside "
+                          "it.")
 
     def start_prepare(self) -> None:
         """The slow first pass, then a first preview."""
@@ -417,7 +436,8 @@ class RelightDocker(DockWidget):
         self._idle()
         self._prepared = {"key": result["key"], "light": inputs["light"],
                           "width": inputs["portrait_file"].width,
-                          "height": inputs["portrait_file"].height}
+                          "height": inputs["portrait_file"].height,
+                          "selection": inputs["selection_extent"]}
         self.show_message("Ready: move the controls to preview, Apply to add the layers.")
         self.request_preview()
 

@@ -113,6 +113,15 @@ def save_selection(doc, portrait: LayerFile, folder: str) -> dict | None:
     return _coverage_file(folder, "selection", portrait, data)
 
 
+def selection_extent(doc) -> tuple[int, int, int, int] | None:
+    """The document's selection as its rectangle (x, y, width, height), or None when nothing is
+    selected: Krita does not signal a changed selection, so the docker compares this."""
+    selection = doc.selection()
+    if selection is None or selection.width() <= 0 or selection.height() <= 0:
+        return None
+    return (selection.x(), selection.y(), selection.width(), selection.height())
+
+
 def save_layer_mask(node, portrait: LayerFile, folder: str) -> dict | None:
     """The portrait layer's visible transparency masks, multiplied, over its rectangle as a
     one-channel 8-bit file, or None when it has none. The worker multiplies it into the

@@ -351,7 +351,27 @@ class Driver:
                 "preview_count": self.docker.preview_count,
                 "pixmap": [pixmap.width(), pixmap.height()] if pixmap is not None else None,
             }
-            self.next_step()
+            select_after_preview()
+
+        def select_after_preview():
+            """A selection made after Preview: the docker's own timer finds the preview stale."""
+            prepared_before = self.docker._prepared is not None
+            x, y = PORTRAIT_AT
+            selection = Selection()
+            selection.select(x, y, PORTRAIT_SIZE // 2, PORTRAIT_SIZE, 255)
+            self.doc.setSelection(selection)
+            self.doc.waitForDone()
+
+            def look():
+                self.result["cases"]["preview"]["after_selecting"] = {
+                    "prepared_before": prepared_before,
+                    "prepared_after": self.docker._prepared is not None,
+                    "message": self.docker.last_message}
+                self.app.action("deselect").trigger()
+                self.doc.waitForDone()
+                self.next_step()
+
+            self.after(3 * self.docker._selection_watch.interval(), look)
 
         self.wait_docker({"preview", "error"}, rotate)
         started = time.monotonic()
