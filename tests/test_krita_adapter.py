@@ -312,26 +312,15 @@ def test_background_is_cut_to_the_portrait_when_it_covers_it(tmp_path):
     assert (whole.x, whole.y, whole.width, whole.height) == (0, 0, 12, 10)
 
 
-class FakeSelection:
-    """Krita's Selection: one byte per pixel, 0 outside its rectangle."""
+class FakeSelection(Rect):
+    """Krita's Selection: its rectangle, and one byte per pixel, 0 outside it."""
 
     def __init__(self, x, y, w, h, value=255):
-        self.rect, self.value = (x, y, w, h), value
-
-    def x(self):
-        return self.rect[0]
-
-    def y(self):
-        return self.rect[1]
-
-    def width(self):
-        return self.rect[2]
-
-    def height(self):
-        return self.rect[3]
+        super().__init__(x, y, w, h)
+        self.value = value
 
     def pixelData(self, x, y, w, h):  # noqa: N802 - Krita's name
-        sx, sy, sw, sh = self.rect
+        sx, sy, sw, sh = self._v
         return bytes(self.value if sx <= x + col < sx + sw and sy <= y + row < sy + sh else 0
                      for row in range(h) for col in range(w))
 
