@@ -20,7 +20,10 @@ edge; notches in the outline narrower than the head's scale are filled first, so
 is one rounded volume, not a band per clump); the face is the 468-point mesh, triangulated
 (Delaunay of the landmarks' image positions: no triangulation file needed), rasterised
 with interpolated vertex normals, and blended in with a feathered weight; its depth is
-aligned to the inflated surface at the face border so the height field has no step.
+aligned to the inflated surface at the face border so the height field has no step. On the
+face, the height field then takes the normals' slopes below a tenth of the face width
+(``height_following_normals``), so that what the shading lights is not in the shadow of its
+own slope.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ FACE_FEATHER_FRACTION = 0.12   # face → body blend width, fraction of the face
 FACE_SMOOTH_FRACTION = 0.02   # blur of the rasterised mesh normals, fraction of the face width
 FACE_LIFT_PERCENTILE = 75      # face depth sits above the hair around it on 75 % of its border
 HEIGHT_SEAM_SMOOTH_FRACTION = 0.03  # blur of the height field (shadows), fraction of face width
+SLOPE_LENGTH_FRACTION = 0.1    # below this × the face width, shadows follow the normals' slopes
+MAX_SLOPE = 4.0                # steepest slope (height px per px, 76°) taken from a normal
 THICKNESS_LEVELS = 16           # radii (1 px to the cap, geometric) of the local-thickness map
 THICKNESS_SMOOTH_FRACTION = 0.02  # blur of the local thickness, fraction of the long side
 DEPTH_BLUR = 0.5                # distance to the edge blurred by σ = this × that distance
@@ -367,6 +372,56 @@ def _polygon_mask(points: np.ndarray, shape: tuple[int, int], grow_px: int) -> n
     return mask
 
 
+def height_following_normals(height: np.ndarray, normals: np.ndarray, weight: np.ndarray,
+                             length_px: float) -> np.ndarray:
+    """Height field (H, W) px corrected so that, where ``weight`` (H, W) [0, 1] is 1, its slopes
+    are those the normals (H, W, 3) imply, below ``length_px``; its level, and its slopes where
+    ``weight`` is 0, stay ``height``'s. The correction c = argmin Σ|∇c − weight·(g − ∇height)|²
+    + |c|²/length², g the normals' slopes (clamped at ``MAX_SLOPE``), is one DCT solve.
+
+    Shadows are cast by the height field but shading uses the normals. The face mesh's depth
+    falls off at its outline (a jaw, a chin) faster than its smoothed vertex normals turn, so a
+    chin that faces a light from above lay in the shadow of its own slope: a grey band under
+    it. The step from the face down to the neck, which no normal shows, is left as it is (the
+    mesh's feathered border has weight < 1): the chin still shades the neck.
+    """
+    # the correction decays as exp(−distance / length) away from the weighted pixels: solve in
+    # their box grown by 5 lengths (a face is a small part of most portraits)
+    box = _box_around(weight > 0, margin=int(5 * length_px) + 2)
+    if box is None:
+        return height
+    out = height.copy()
+    out[box] = _corrected_in_box(height[box], normals[box], weight[box], length_px)
+    return out
+
+
+def _corrected_in_box(height: np.ndarray, normals: np.ndarray, weight: np.ndarray,
+                      length_px: float) -> np.ndarray:
+    import scipy.fft
+
+    n_z = np.maximum(normals[..., 2], 1.0 / np.sqrt(1.0 + MAX_SLOPE ** 2))
+    slope_col = np.clip(-normals[..., 0] / n_z, -MAX_SLOPE, MAX_SLOPE)
+    slope_row = np.clip(normals[..., 1] / n_z, -MAX_SLOPE, MAX_SLOPE)
+    # the mismatch of each difference h[c+1] − h[c] with the slope between the two pixels
+    edge_col = np.zeros_like(slope_col)
+    edge_col[:, :-1] = (0.5 * (slope_col[:, :-1] + slope_col[:, 1:]) - np.diff(height, axis=1)) \
+        * np.minimum(weight[:, :-1], weight[:, 1:])
+    edge_row = np.zeros_like(slope_row)
+    edge_row[:-1] = (0.5 * (slope_row[:-1] + slope_row[1:]) - np.diff(height, axis=0)) \
+        * np.minimum(weight[:-1], weight[1:])
+    divergence = edge_col.copy()
+    divergence[:, 1:] -= edge_col[:, :-1]
+    divergence += edge_row
+    divergence[1:] -= edge_row[:-1]
+    screen = 1.0 / max(length_px, 1.0) ** 2
+    rows, cols = height.shape
+    eigen = ((2.0 - 2.0 * np.cos(np.pi * np.arange(rows) / rows))[:, None]
+             + (2.0 - 2.0 * np.cos(np.pi * np.arange(cols) / cols))[None, :])
+    spectrum = scipy.fft.dctn(-divergence, norm="ortho", workers=-1)
+    correction = scipy.fft.idctn(spectrum / (screen + eigen), norm="ortho", workers=-1)
+    return np.where(height > 0, np.maximum(height + correction, 0.0), 0.0).astype(np.float32)
+
+
 def skin_mask(landmarks: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Face pixels without eyes, brows and lips (where skin reflectance is roughly uniform)."""
     face_width = float(np.ptp(landmarks[:, 0]))
@@ -420,6 +475,9 @@ def person_geometry(alpha: np.ndarray, landmarks_list: list[np.ndarray]) -> Geom
         height = masked_blur(height, (alpha > 0).astype(np.float32), sigma)
     outside = alpha <= 0
     normals[outside] = (0.0, 0.0, 1.0)
+    if face_widths and SLOPE_LENGTH_FRACTION > 0:
+        height = height_following_normals(height, normals, face_weight,
+                                           SLOPE_LENGTH_FRACTION * max(face_widths))
     height = np.where(outside, 0.0, np.maximum(height, 0.0)).astype(np.float32)
     return Geometry(normals=normals.astype(np.float32), height=height,
                     face_weight=face_weight, skin=skin & (alpha > 0.9))

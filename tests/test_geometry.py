@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from relight_core import detect, geometry, io
+from relight_core import detect, geometry, io, shading
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
@@ -159,3 +159,78 @@ def test_wide_body_has_a_round_rim_without_a_crease():
     depth = np.arange(across.size) + 0.5
     circle = -np.clip((radius - depth) / radius, 0.0, 1.0)
     assert np.max(np.abs(across - circle)[4:]) < 0.08
+
+
+def test_height_follows_the_normals_where_weighted_and_is_kept_elsewhere():
+    """A frontal plane whose height field holds a 40 px cliff the normals do not show: where
+    the weight is 1 the corrected height has the normals' (zero) slope across the cliff and a
+    light 15° above the view axis no longer shadows what faces it (the step is spread over
+    about twice the given length, 12 px, instead of one row); where the weight is 0 the
+    height, cliff and all, comes back unchanged."""
+    rows, cols = 160, 120
+    height = np.full((rows, cols), 100.0, np.float32)
+    height[80:] = 60.0  # a step down across row 80
+    normals = np.zeros((rows, cols, 3), np.float32)
+    normals[..., 2] = 1.0
+    light = np.array([0.0, np.sin(np.radians(15.0)), np.cos(np.radians(15.0))])
+    assert (shading.key_visibility(height, light, 1.0)[80:86, 20:100] < 0.5).all()
+
+    weighted = geometry.height_following_normals(height, normals, np.ones((rows, cols),
+                                                                          np.float32), 12.0)
+    # the step is spread over ~2 × 12 px: at most 2 px per row (the light's ray climbs 3.7)
+    assert np.abs(np.diff(weighted[60:100, 60])).max() < 2.0
+    assert 70.0 < weighted[20, 60] < 100.5 and 60.0 < weighted[140, 60] < 90.0  # levels, far off
+    assert (shading.key_visibility(weighted, light, 1.0)[80:86, 20:100] > 0.5).all()
+
+    unweighted = geometry.height_following_normals(height, normals, np.zeros((rows, cols),
+                                                                             np.float32), 12.0)
+    np.testing.assert_allclose(unweighted, height, atol=1e-3)
+
+
+def _geometry_at(portrait: str, size: tuple[int, int]):
+    image = cv2.resize(io.read_image(DATA / "portraits" / portrait)[..., :3], size,
+                       interpolation=cv2.INTER_AREA)
+    srgb8 = io.to_srgb8(image)
+    alpha = np.clip((detect.person_mask(srgb8) - 0.3) / 0.4, 0.0, 1.0).astype(np.float32)
+    landmarks = [detect.face_landmarks(srgb8, face) for face in detect.detect_faces(srgb8)]
+    assert landmarks, "the portrait has a face"
+    return alpha, landmarks
+
+
+def test_a_chin_facing_a_light_beside_the_camera_is_not_in_its_own_shadow(monkeypatch):
+    """Portrait 11 leans forward, her chin against the backdrop. The face mesh's depth falls off
+    at the chin faster than its smoothed normals turn, so under a sun 15° above the camera the
+    lower chin, which faces it, lay in the shadow of its own slope: a grey band under the chin
+    of the relit person (the camera sees almost no shadow of a light beside it). Now the shadows'
+    height follows the normals on the face."""
+    alpha, landmarks = _geometry_at("11_woman_short_messy_hair_highkey_white_bg_cc0.jpg",
+                                    (400, 400))
+    light = np.array([0.0, np.sin(np.radians(15.0)), np.cos(np.radians(15.0))])
+
+    def shadowed_facing_pixels() -> int:
+        built = geometry.person_geometry(alpha, landmarks)
+        facing = (alpha > 0.5) & (built.face_weight > 0) & (built.normals @ light.astype(
+            np.float32) >= 0.3)
+        return int((facing & (shading.key_visibility(built.height, light, 1.0) < 0.5)).sum())
+
+    corrected = shadowed_facing_pixels()
+    monkeypatch.setattr(geometry, "SLOPE_LENGTH_FRACTION", 0.0)
+    as_built = shadowed_facing_pixels()
+    assert corrected <= 0.4 * as_built and corrected < 50  # of ~11 600 facing face pixels
+
+
+def test_the_chin_still_shades_the_neck_under_a_light_from_above():
+    """The step from the face down to the neck shows in no normal: the correction leaves it, so
+    a light 50° above the view axis still throws the chin's shadow on the neck just below it."""
+    light = np.array([0.0, np.sin(np.radians(50.0)), np.cos(np.radians(50.0))])
+    for portrait, size in (("05_woman_long_wavy_hair_window_light_cc0.png", (349, 395)),
+                           ("07_man_outdoor_open_shade_cc0.png", (400, 400))):
+        alpha, landmarks = _geometry_at(portrait, size)
+        built = geometry.person_geometry(alpha, landmarks)
+        visibility = shading.key_visibility(built.height, light, 1.0)
+        chin = landmarks[0][152, :2]  # the chin's lowest point
+        face_width = float(np.ptp(landmarks[0][:, 0]))
+        below = np.round(chin + [0.0, 0.025 * face_width]).astype(int)
+        assert visibility[below[1], below[0]] < 0.5, portrait
+        far_below = np.round(chin + [0.0, 0.2 * face_width]).astype(int)
+        assert visibility[far_below[1], far_below[0]] > 0.5, portrait
