@@ -22,7 +22,6 @@ Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -30,10 +29,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from relight_core import geometry, io, pipeline  # noqa: E402
+from bench_normals import geometry_variants, shared_portraits, write_results  # noqa: E402
+
+from relight_core import geometry  # noqa: E402
 from relight_core.shading import key_visibility  # noqa: E402
 
 # (column, geometry constant, value that switches the rule off)
@@ -72,15 +73,7 @@ def shadow_shares(built: geometry.Geometry, alpha: np.ndarray) -> tuple[float, f
 
 def measure(alpha: np.ndarray, landmarks: list[np.ndarray]) -> dict[str, dict[str, float]]:
     row = {}
-    for column, name, off in VARIANTS:
-        saved = getattr(geometry, name) if name else None
-        if name:
-            setattr(geometry, name, off)
-        try:
-            built = geometry.person_geometry(alpha, landmarks)
-        finally:
-            if name:
-                setattr(geometry, name, saved)
+    for column, built in geometry_variants(alpha, landmarks, VARIANTS):
         near, side = shadow_shares(built, alpha)
         row[column] = {"near_camera": near, "side_key_skin": side}
     return row
@@ -90,13 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "shadows.json")
     args = parser.parse_args(argv)
-    rows = {}
-    for path in sorted((DATA / "portraits").glob("[0-9]*.*")):
-        relighter = pipeline.Relighter(io.read_image(path)[..., :3])
-        relighter.prepare()
-        # the matte at the size the pipeline built its geometry from
-        alpha = io.resize_linear(relighter.alpha, *relighter.work_shape[::-1])
-        rows[path.stem] = measure(alpha, relighter.landmarks)
+    rows = {name: measure(alpha, landmarks) for name, alpha, landmarks in shared_portraits()}
     columns = [column for column, _, _ in VARIANTS]
     mean = {column: {key: float(np.mean([row[column][key] for row in rows.values()]))
                      for key in ("near_camera", "side_key_skin")} for column in columns}
@@ -107,10 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"{100 * row[c]['near_camera']:8.2f} | {100 * row[c]['side_key_skin']:6.2f}"
                  for c in columns]
         print(f"{name:52s} " + " ".join(f"{cell:>19s}" for cell in cells))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"unit": "share of pixels", "sun_size_deg": SUN_SIZE_DEG,
-                                     "portraits": rows, "mean": mean}, indent=1) + "\n")
-    print(f"wrote {args.json}")
+    write_results(args.json, {"unit": "share of pixels", "sun_size_deg": SUN_SIZE_DEG,
+                              "portraits": rows, "mean": mean})
     return 0
 
 
