@@ -12,16 +12,21 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PORTRAIT = DATA / "portraits" / "05_woman_long_wavy_hair_window_light_cc0.png"
 
 
+def _geometry_at(portrait: str, size: tuple[int, int]):
+    """(matte, face meshes) of a shared portrait resized to ``size``: the segmentation's mask
+    ramped to alpha, the pipeline's detector and mesh."""
+    image = cv2.resize(io.read_image(DATA / "portraits" / portrait)[..., :3], size,
+                       interpolation=cv2.INTER_AREA)
+    srgb8 = io.to_srgb8(image)
+    alpha = np.clip((detect.person_mask(srgb8) - 0.3) / 0.4, 0.0, 1.0).astype(np.float32)
+    landmarks = [detect.face_landmarks(srgb8, face) for face in detect.detect_faces(srgb8)]
+    assert landmarks, "the portrait has a face"
+    return alpha, landmarks
+
+
 @pytest.fixture(scope="module")
 def portrait_geometry():
-    image = io.read_image(PORTRAIT)[..., :3]
-    image = cv2.resize(image, (349, 395), interpolation=cv2.INTER_AREA)
-    srgb8 = io.to_srgb8(image)
-    mask = detect.person_mask(srgb8)
-    alpha = np.clip((mask - 0.3) / 0.4, 0.0, 1.0).astype(np.float32)
-    faces = detect.detect_faces(srgb8)
-    landmarks = [detect.face_landmarks(srgb8, face) for face in faces]
-    assert landmarks, "the portrait has a face"
+    alpha, landmarks = _geometry_at(PORTRAIT.name, (349, 395))
     return alpha, landmarks[0], geometry.person_geometry(alpha, landmarks)
 
 
@@ -185,16 +190,6 @@ def test_height_follows_the_normals_where_weighted_and_is_kept_elsewhere():
     unweighted = geometry.height_following_normals(height, normals, np.zeros((rows, cols),
                                                                              np.float32), 12.0)
     np.testing.assert_allclose(unweighted, height, atol=1e-3)
-
-
-def _geometry_at(portrait: str, size: tuple[int, int]):
-    image = cv2.resize(io.read_image(DATA / "portraits" / portrait)[..., :3], size,
-                       interpolation=cv2.INTER_AREA)
-    srgb8 = io.to_srgb8(image)
-    alpha = np.clip((detect.person_mask(srgb8) - 0.3) / 0.4, 0.0, 1.0).astype(np.float32)
-    landmarks = [detect.face_landmarks(srgb8, face) for face in detect.detect_faces(srgb8)]
-    assert landmarks, "the portrait has a face"
-    return alpha, landmarks
 
 
 def test_a_chin_facing_a_light_beside_the_camera_is_not_in_its_own_shadow(monkeypatch):
