@@ -115,7 +115,10 @@ def _run(args) -> int:
         "sizes": {"portrait": [portrait.shape[1], portrait.shape[0]],
                   "background": [background.shape[1], background.shape[0]],
                   "output": [width, height],
-                  "working": [relighter.work_shape[1], relighter.work_shape[0]]},
+                  "working": [relighter.work_shape[1], relighter.work_shape[0]],
+                  # x0, y0, x1, y1 of the person's box the stages worked on (None: the whole)
+                  "person_box": None if relighter.box is None else [
+                      relighter.box[1], relighter.box[0], relighter.box[3], relighter.box[2]]},
         "faces": layers.faces,
         "settings": vars(settings),
         "timings_s": timings,

@@ -36,6 +36,7 @@ import sys
 
 import cv2
 import numpy as np
+import scipy.sparse
 
 from .io import RelightError, resize_linear
 
@@ -96,6 +97,9 @@ CG_RTOL = 1e-5
 # a 3-8 % larger SAD than 1e-6 (with the composites' tight trimaps it is better); 2e-6 and
 # 4e-6 are within ±5 %, better on some composites and worse on others.
 CF_EPSILON = 1e-6
+# When CG breaks down (part of the band no known pixel pins), each unknown alpha is pulled
+# toward the segmentation's guess with this weight (the Laplacian's diagonal is ~1–10).
+PRIOR_WEIGHT = 1e-3
 REGION_OUT = 0.01  # a selection below this is "not selected": sure background
 
 
@@ -398,20 +402,38 @@ def closed_form_alpha(image_srgb: np.ndarray, trimap: np.ndarray,
     each) and slices them, which on a portrait (unknown band ≈ 9 % of the pixels) costs more
     than the solve itself.
     """
-    pymatting = _pymatting()
     unknown = (trimap > 0.01) & (trimap < 0.99)
     alpha = (trimap >= 0.99).astype(np.float64)
     if not unknown.any():
         return alpha.astype(np.float32)
     laplacian, rhs = _band_laplacian(image_srgb, trimap, unknown, epsilon=CF_EPSILON)
     start = None if initial is None else np.clip(initial[unknown], 0.0, 1.0).astype(np.float64)
+    try:
+        solved = _solve(laplacian, rhs, start, rtol)
+    except ValueError:
+        # CG broke down: a stretch of the band that no known pixel pins makes the system
+        # (nearly) singular. A weak pull toward the first guess makes it definite.
+        guess = np.full(rhs.shape, 0.5) if start is None else start
+        pinned = laplacian + PRIOR_WEIGHT * scipy.sparse.identity(rhs.size, format="csr")
+        solved = _solve(pinned.tocsr(), rhs + PRIOR_WEIGHT * guess, start, rtol)
+    alpha[unknown] = solved
+    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+
+
+def _solve(laplacian, rhs: np.ndarray, start: np.ndarray | None, rtol: float) -> np.ndarray:
+    """Incomplete-Cholesky preconditioned CG (pymatting's); ValueError when it does not
+    converge."""
+    pymatting = _pymatting()
     # pymatting prints its retries (a diagonal shift when the factor is not positive) to
     # stdout, which carries ``relight run --json``'s result: they go to stderr
     with contextlib.redirect_stdout(sys.stderr):
         preconditioner = pymatting.ichol(laplacian)
-    solved = pymatting.cg(laplacian, rhs, x0=start, rtol=rtol, maxiter=2000, M=preconditioner)
-    alpha[unknown] = solved
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        solved = pymatting.cg(laplacian, rhs, x0=start, rtol=rtol, maxiter=2000,
+                              M=preconditioner)
+    if not np.all(np.isfinite(solved)):
+        raise ValueError("CG gave non-finite values")
+    return solved
 
 
 _STENCIL_KERNEL = None

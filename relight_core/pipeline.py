@@ -42,6 +42,14 @@ __all__ = ["Settings", "Layers", "Relighter", "RelightError"]
 MAX_FACES = 4
 MIN_FACE_SCORE = 0.65  # the detector finds "faces" at ~0.53 in empty rooms
 MIN_FACELESS_COVERAGE = 0.1
+# a person whose box (widened by PERSON_MARGIN × its long side) spans at most CROP_MAX_SHARE of
+# the frame's long side is worked on in that box (``person_box``); mask parts under
+# PERSON_PART_MIN of the largest do not count
+PERSON_MARGIN = 0.2
+CROP_MAX_SHARE = 0.8
+PERSON_PART_MIN = 0.05
+PERSON_MASK_LEVEL = 0.25  # the mask's level that counts as person for the box
+BOX_GROWTHS = 3  # times the box may grow where the person found in it reaches its side
 ALBEDO_NORMAL_SMOOTHING = 0.015  # × long side: blur of the normals the original light divides by
 Progress = Callable[[str, float], None]
 
@@ -175,6 +183,105 @@ def render_view(pano: np.ndarray, height: int, width: int, hfov_deg: float = 60.
     return envmap.sample_pano(pano, dirs)
 
 
+@dataclass
+class _Found:
+    """What detection found in an image, at its working size."""
+
+    image_work: np.ndarray  # (h, w, 3) float32 linear
+    srgb8_work: np.ndarray  # (h, w, 3) uint8
+    person: np.ndarray | None  # (h, w) float32 person mask; None when the user gave an alpha
+    faces: list
+    selection_work: np.ndarray | None  # (h, w) float32
+
+
+def person_box(found: _Found, given_alpha: np.ndarray | None,
+               shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The box (top, left, bottom, right) px of the full image that the later stages should
+    work on, or None for the whole image.
+
+    The matte's unknown band, its seeds and the normals' smoothing scale with the image they
+    are given, and the working size caps its resolution: a person a third of the frame high
+    would get a band as wide as their face and a third of the pixels. So a person whose box
+    (the mask's parts of any size, the faces, widened by PERSON_MARGIN for hair the mask
+    misses) spans at most CROP_MAX_SHARE of the frame is cut out first."""
+    work_h, work_w = found.image_work.shape[:2]
+    inside = _person_in(found, given_alpha)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), 8)
+    if count > 1:  # specks of "person" in foliage do not widen the box
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        kept = 1 + np.flatnonzero(areas >= PERSON_PART_MIN * areas.max())
+        inside = np.isin(labels, kept)
+    rows, cols = np.any(inside, axis=1), np.any(inside, axis=0)
+    if not rows.any():
+        return None
+    top, bottom = np.flatnonzero(rows)[[0, -1]] + (0, 1)
+    left, right = np.flatnonzero(cols)[[0, -1]] + (0, 1)
+    for face in found.faces:
+        x0, y0, x1, y1 = face.box
+        top, bottom = min(top, y0), max(bottom, y1)
+        left, right = min(left, x0), max(right, x1)
+    margin = PERSON_MARGIN * max(bottom - top, right - left)
+    height, width = shape
+    scale_y, scale_x = height / work_h, width / work_w
+    top = max(0, math.floor((top - margin) * scale_y))
+    bottom = min(height, math.ceil((bottom + margin) * scale_y))
+    left = max(0, math.floor((left - margin) * scale_x))
+    right = min(width, math.ceil((right + margin) * scale_x))
+    if max(bottom - top, right - left) > CROP_MAX_SHARE * max(height, width):
+        return None
+    return int(top), int(left), int(bottom), int(right)
+
+
+def _in_frame(array: np.ndarray, shape: tuple[int, int], corner: tuple[int, int],
+              name: str) -> np.ndarray:
+    """A layer of the person's box placed at ``corner`` (top, left) of a frame of ``shape``.
+    Outside the box: no alpha, normals facing the camera, the other layers' values at the box's
+    edge carried outward (they lie under alpha 0, and an opaque layer shows no seam)."""
+    top, left = corner
+    bottom, right = shape[0] - top - array.shape[0], shape[1] - left - array.shape[1]
+    if name == "alpha":
+        return np.pad(array, ((top, bottom), (left, right)))
+    pad = ((top, bottom), (left, right), (0, 0))
+    if name == "normals":
+        framed = np.zeros(shape + (3,), np.float32)
+        framed[..., 2] = 1.0
+        framed[top:top + array.shape[0], left:left + array.shape[1]] = array
+        return framed
+    return np.pad(array, pad, mode="edge")
+
+
+def _person_in(found: _Found, given_alpha: np.ndarray | None) -> np.ndarray:
+    """(h, w) bool at the working size: the person as the mask (or the user's alpha) has it,
+    generously (a weakly detected body counts)."""
+    work_h, work_w = found.image_work.shape[:2]
+    if given_alpha is not None:
+        return _resize(given_alpha, work_h, work_w) > 0.02
+    return _limited(found.person, found.selection_work) >= PERSON_MASK_LEVEL
+
+
+def grown_box(box: tuple[int, int, int, int], found: _Found, given_alpha: np.ndarray | None,
+              shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """``box`` (top, left, bottom, right px of a frame of ``shape``) with each side that the
+    person found in it (``found``, its detection) reaches, unless it is the frame's edge, moved
+    out by PERSON_MARGIN × the box's long side; None when that exceeds CROP_MAX_SHARE."""
+    inside = _person_in(found, given_alpha)
+    strip = max(2, round(0.01 * max(inside.shape)))
+    top, left, bottom, right = box
+    step = math.ceil(PERSON_MARGIN * max(bottom - top, right - left))
+    height, width = shape
+    if top > 0 and inside[:strip].any():
+        top = max(0, top - step)
+    if bottom < height and inside[-strip:].any():
+        bottom = min(height, bottom + step)
+    if left > 0 and inside[:, :strip].any():
+        left = max(0, left - step)
+    if right < width and inside[:, -strip:].any():
+        right = min(width, right + step)
+    if max(bottom - top, right - left) > CROP_MAX_SHARE * max(height, width):
+        return None
+    return top, left, bottom, right
+
+
 def _limited(mask: np.ndarray, selection: np.ndarray | None) -> np.ndarray:
     return mask if selection is None else mask * selection
 
@@ -212,6 +319,7 @@ class Relighter:
         self._report_cache: tuple | None = None
         self._surfaces: dict[tuple[int, int], tuple[Surface, np.ndarray]] = {}
         self._sized: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self.box: tuple[int, int, int, int] | None = None  # the person's crop, if any
 
     # -------------------------------------------------------------- plumbing
 
@@ -239,14 +347,52 @@ class Relighter:
 
     # -------------------------------------------------------------- prepare (slow, once)
 
+    def _find(self, image: np.ndarray, selection: np.ndarray | None, has_alpha: bool) -> _Found:
+        """The person mask (None when the user gave an alpha) and the faces, at the working
+        size of ``image`` (H, W, 3) linear."""
+        from . import detect
+
+        height, width = image.shape[:2]
+        work_h, work_w = matting.working_size(height, width, self.settings.max_size)
+        image_work = _resize(image, work_h, work_w)
+        srgb8_work = io.to_srgb8(image_work)
+        if float(srgb8_work.max()) - float(srgb8_work.min()) < 2:
+            raise RelightError("bad_input", "portrait: the image is empty (one flat colour)")
+        person = None if has_alpha else detect.person_mask(srgb8_work)
+        selection_work = None if selection is None else _resize(selection, work_h, work_w)
+        faces = [f for f in detect.detect_faces(srgb8_work) if f.score >= MIN_FACE_SCORE
+                 and _selected(f, selection_work)]
+        faces = sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))[:MAX_FACES]
+        return _Found(image_work, srgb8_work, person, faces, selection_work)
+
+    def _grown_to_the_person(self, box: tuple[int, int, int, int], found: _Found,
+                             given_alpha: np.ndarray | None, selection: np.ndarray | None
+                             ) -> tuple[tuple[int, int, int, int] | None, _Found]:
+        """Detection in ``box``; while the person found there reaches a side of the box that
+        is not the frame's (the whole frame's mask, at a third of the resolution, missed a
+        leg or a tripod), that side moves out. (None, the frame's detection) when the box
+        outgrows CROP_MAX_SHARE or BOX_GROWTHS moves."""
+        image = self.portrait[..., :3]
+        for _ in range(BOX_GROWTHS + 1):
+            top, left, bottom, right = box
+            found_in_box = self._find(
+                np.ascontiguousarray(image[top:bottom, left:right]),
+                None if selection is None else selection[top:bottom, left:right],
+                given_alpha is not None)
+            alpha_in_box = None if given_alpha is None else given_alpha[top:bottom, left:right]
+            grown = grown_box(box, found_in_box, alpha_in_box, image.shape[:2])
+            if grown == box:
+                return box, found_in_box
+            if grown is None:
+                break
+            box = grown
+        return None, found
+
     def prepare(self) -> None:
         from . import detect
 
         settings = self.settings
         image = self.portrait[..., :3]
-        height, width = image.shape[:2]
-        work_h, work_w = matting.working_size(height, width, settings.max_size)
-        self.work_shape = (work_h, work_w)
         given_alpha = None
         if self.portrait.shape[2] == 4:
             alpha_channel = np.clip(self.portrait[..., 3], 0.0, 1.0)
@@ -259,23 +405,33 @@ class Relighter:
             given_alpha = given_alpha * selection
 
         start = self._begin("detect")
-        image_work = _resize(image, work_h, work_w)
-        srgb8_work = io.to_srgb8(image_work)
-        if float(srgb8_work.max()) - float(srgb8_work.min()) < 2:
-            raise RelightError("bad_input", "portrait: the image is empty (one flat colour)")
-        person = None if given_alpha is not None else detect.person_mask(srgb8_work)
-        selection_work = None if selection is None else _resize(selection, work_h, work_w)
-        faces = [f for f in detect.detect_faces(srgb8_work) if f.score >= MIN_FACE_SCORE
-                 and _selected(f, selection_work)]
-        faces = sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))[:MAX_FACES]
+        found = self._find(image, selection, given_alpha is not None)
+        # the segmentation model sees "people" in trees and rocks: without a face, only a
+        # detected body pose or a large share of the frame counts as a person
+        coverage = 1.0 if found.person is None else float(
+            (_limited(found.person, found.selection_work) >= 0.5).mean())
+        box = person_box(found, given_alpha, image.shape[:2])
+        if box is not None:
+            # the person is small in the frame: every later stage works on the person's box,
+            # at the full working resolution, as it would on a portrait the person fills
+            box, found = self._grown_to_the_person(box, found, given_alpha, selection)
+        if box is not None:
+            top, left, bottom, right = self.box = box
+            image = np.ascontiguousarray(image[top:bottom, left:right])
+            if selection is not None:
+                selection = np.ascontiguousarray(selection[top:bottom, left:right])
+            if given_alpha is not None:
+                given_alpha = np.ascontiguousarray(given_alpha[top:bottom, left:right])
+        height, width = image.shape[:2]
+        self.person_shape = (height, width)
+        work_h, work_w = found.image_work.shape[:2]
+        self.work_shape = (work_h, work_w)
+        image_work, srgb8_work, person = found.image_work, found.srgb8_work, found.person
+        faces = found.faces
         landmarks = [detect.face_landmarks(srgb8_work, f) for f in faces]
         self.faces = len(landmarks)
         self.landmarks = landmarks  # face meshes at the working size (for benches, debugging)
         if not landmarks:
-            # the segmentation model sees "people" in trees and rocks: without a face, only a
-            # detected body pose or a large mask counts as a person
-            coverage = 1.0 if person is None else float((_limited(person, selection_work)
-                                                         >= 0.5).mean())
             if coverage < MIN_FACELESS_COVERAGE and detect.pose(srgb8_work) is None:
                 raise RelightError("no_person", "no person found in the portrait"
                                    + ("" if selection is None else " inside the selection"))
@@ -334,6 +490,14 @@ class Relighter:
         self._stage("albedo", start)
         self._prepared = True
 
+    def framed_alpha(self) -> np.ndarray:
+        """The prepared matte (H, W) float32 in the portrait's frame. ``alpha``, ``foreground``,
+        ``geometry`` and ``landmarks`` are those of the person's box (``box``, or the whole
+        portrait when it is None)."""
+        if self.box is None:
+            return self.alpha
+        return _in_frame(self.alpha, self.portrait.shape[:2], self.box[:2], "alpha")
+
     # -------------------------------------------------------------- relight (fast, often)
 
     def _environment(self, background: np.ndarray | None, hdri: np.ndarray | None,
@@ -359,12 +523,12 @@ class Relighter:
     def _sized_arrays(self, height: int, width: int) -> dict[str, np.ndarray]:
         cached = self._sized.get((height, width))
         if cached is None:
-            full = self._sized[self.portrait.shape[:2]]
+            full = self._sized[self.person_shape]
             cached = {name: np.clip(_resize(array, height, width), 0, None)
                       for name, array in full.items()}
             cached["alpha"] = np.clip(cached["alpha"], 0.0, 1.0)
             if len(self._sized) > 4:
-                keep = self.portrait.shape[:2]
+                keep = self.person_shape
                 self._sized = {keep: self._sized[keep]}
             self._sized[(height, width)] = cached
         return cached
@@ -425,31 +589,41 @@ class Relighter:
         full_h, full_w = self.portrait.shape[:2]
         scale = 1.0 if size is None else min(1.0, size / max(full_h, full_w))
         out_h, out_w = max(1, round(full_h * scale)), max(1, round(full_w * scale))
-        arrays = self._sized_arrays(out_h, out_w)
-        surface, render_normals = self._surface(out_h, out_w)
+        top, left, bottom, right = (0, 0, out_h, out_w) if self.box is None else (
+            round(edge * scale) for edge in self.box)
+        person_h, person_w = max(1, bottom - top), max(1, right - left)
+        arrays = self._sized_arrays(person_h, person_w)
+        surface, render_normals = self._surface(person_h, person_w)
         shading, specular = surface.render(maps, settings.rotate_deg, settings.strength,
                                            settings.shininess)
         normals = render_normals
-        if shading.shape[:2] != (out_h, out_w):
+        if shading.shape[:2] != (person_h, person_w):
             surface.drop_render_cache()  # a full-size result: at 12 MP every MB counts
-            shading = _resize(shading, out_h, out_w)
-            specular = _resize(specular, out_h, out_w)
+            shading = _resize(shading, person_h, person_w)
+            specular = _resize(specular, person_h, person_w)
             np.maximum(specular, 0.0, out=specular)
-            normals = _resize(render_normals, out_h, out_w)
+            normals = _resize(render_normals, person_h, person_w)
             _normalize_in_bands(normals)
             normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
         specular = specular * arrays["specular_texture"][..., None]
         shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
                                            specular, arrays["original_shading"],
                                            settings.keep_original)
+        person = {"alpha": arrays["alpha"], "foreground": arrays["foreground"],
+                  "normals": normals, "albedo": arrays["albedo"], "shading": shading,
+                  "specular": specular, "relit": relit}
+        if self.box is not None:
+            person = {name: _in_frame(array, (out_h, out_w), (top, left), name)
+                      for name, array in person.items()}
         start = self._stage("shading", start)
 
         if out_h * out_w >= LARGE_IMAGE_PIXELS:
             _release_free_memory()
         start = self._begin("composite")
+        relit, alpha = person["relit"], person["alpha"]
         backdrop_key = (self._env_cache[0], out_h, out_w)
         if self._backdrop is not None and self._backdrop[0] == backdrop_key:
-            composite = composite_stage.over(relit, arrays["alpha"], self._backdrop[1])
+            composite = composite_stage.over(relit, alpha, self._backdrop[1])
         else:
             if background_linear is not None:
                 backdrop = composite_stage.cover(background_linear, out_h, out_w)
@@ -459,18 +633,17 @@ class Relighter:
                 # a large backdrop is not kept: the composite is made in its buffer (at 12 MP
                 # that is 144 MB less at the peak; re-lights at that size are not the fast path)
                 self._backdrop = None
-                composite = composite_stage.over(relit, arrays["alpha"], backdrop, out=backdrop)
+                composite = composite_stage.over(relit, alpha, backdrop, out=backdrop)
             else:
                 self._backdrop = (backdrop_key, backdrop)
-                composite = composite_stage.over(relit, arrays["alpha"], backdrop)
+                composite = composite_stage.over(relit, alpha, backdrop)
         self._stage("composite", start)
 
         return Layers(
-            alpha=arrays["alpha"], foreground=arrays["foreground"], normals=normals,
-            albedo=arrays["albedo"], shading=shading, specular=specular, relit=relit,
-            composite=composite, light=self._report(env, settings.rotate_deg),
+            **person, composite=composite, light=self._report(env, settings.rotate_deg),
             faces=self.faces, timings=dict(self.timings), warnings=self.warnings + light_notes,
         )
+
 
 
 def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: float = 70.0):

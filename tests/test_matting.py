@@ -227,7 +227,7 @@ def test_portrait_shoulder_the_segmentation_doubts_is_kept_with_the_body_model()
     portrait = io.read_image(DATA / "portraits" / "06_woman_dark_skin_face_paint_indoor_cc0.png")
     relighter = Relighter(portrait, Settings())
     relighter.prepare()
-    alpha = relighter.alpha
+    alpha = relighter.framed_alpha()
     height = alpha.shape[0]
     assert alpha[height - 80:height - 10, 20:160].mean() > 0.65  # 0.11 without the body
     assert alpha[820:900, 0:120].mean() < 0.05  # the door

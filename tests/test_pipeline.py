@@ -164,18 +164,26 @@ def test_a_selection_takes_one_of_two_people():
     chosen = Relighter(both, Settings(max_size=640), selection=selection)
     chosen.prepare()
     assert whole.faces == 2 and chosen.faces == 1
-    assert whole.alpha[:, :split].mean() > 0.5 and chosen.alpha[:, :split].max() == 0.0
-    # away from the selection's edge, the chosen person's matte is what it was
-    difference = np.abs(chosen.alpha[:, split + 8:] - whole.alpha[:, split + 8:])
-    assert difference.mean() < 0.005 and np.percentile(difference, 99) < 0.05
+    chosen_alpha = chosen.framed_alpha()
+    assert whole.alpha[:, :split].mean() > 0.5 and chosen_alpha[:, :split].max() == 0.0
+    # away from the selection's edge, the chosen person's matte is nearly what it is alone:
+    # cut out in its box, the matte's band has the width it has alone (in the whole picture,
+    # almost twice as wide, the hair's 99th-percentile difference is 0.23; here 0.13)
+    alone = Relighter(right, Settings(max_size=640))
+    alone.prepare()
+    difference = np.abs(chosen_alpha[:, split + 8:] - alone.alpha[:, 8:])
+    as_in_whole = np.abs(whole.alpha[:, split + 8:] - alone.alpha[:, 8:])
+    assert chosen.box is not None and whole.box is None
+    assert difference.mean() < 0.006 and np.percentile(difference, 99) < 0.2
+    assert np.percentile(difference, 99) < 0.7 * np.percentile(as_in_whole, 99)
     layers = chosen.relight(io.read_image(BACKGROUND))
     assert np.array_equal(layers.composite[:, :split],
                           layers.composite[:, :split] * 0 + layers.composite[:, :split])
     feathered = cv2.GaussianBlur(selection, (0, 0), 6)
     soft = Relighter(both, Settings(max_size=640), selection=feathered)
     soft.prepare()
-    inside = whole.alpha[:, split:split + 30] > 0.99  # where the man's shirt meets the edge
-    ramp = soft.alpha[:, split:split + 30][inside]
+    inside = chosen_alpha[:, split:split + 30] > 0.99  # where the man's shirt meets the edge
+    ramp = soft.framed_alpha()[:, split:split + 30][inside]
     np.testing.assert_allclose(ramp, feathered[:, split:split + 30][inside], atol=0.02)
     with pytest.raises(RelightError, match="selected"):
         Relighter(both, selection=np.zeros_like(selection))
