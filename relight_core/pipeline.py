@@ -415,8 +415,9 @@ class Relighter:
             # the person is small in the frame: every later stage works on the person's box,
             # at the full working resolution, as it would on a portrait the person fills
             box, found = self._grown_to_the_person(box, found, given_alpha, selection)
+        self.box = box
         if box is not None:
-            top, left, bottom, right = self.box = box
+            top, left, bottom, right = box
             image = np.ascontiguousarray(image[top:bottom, left:right])
             if selection is not None:
                 selection = np.ascontiguousarray(selection[top:bottom, left:right])
