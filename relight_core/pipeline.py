@@ -282,6 +282,37 @@ def grown_box(box: tuple[int, int, int, int], found: _Found, given_alpha: np.nda
     return top, left, bottom, right
 
 
+@dataclass
+class _Subject:
+    """The part of the portrait the stages after detection work on: the person's box, or the
+    whole frame."""
+
+    image: np.ndarray  # (h, w, 3) float32 linear
+    selection: np.ndarray | None  # (h, w) float32
+    given_alpha: np.ndarray | None  # (h, w) float32: the matte the user made
+    found: _Found  # detection at the working size of ``image``
+    body: np.ndarray | None  # (work h, work w) float32: the bodies below the faces
+
+
+def _cropped(array: np.ndarray | None, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    if array is None:
+        return None
+    top, left, bottom, right = box
+    return np.ascontiguousarray(array[top:bottom, left:right])
+
+
+def _bodies_below_faces(found: _Found) -> np.ndarray | None:
+    """A second opinion on the body below each face, where the segmentation doubts: (h, w)
+    float32 at the working size, or None (no face, or the user gave the matte)."""
+    from . import detect
+
+    if found.person is None:
+        return None
+    bodies = [body for body in (detect.body_below_face(found.srgb8_work, face)
+                                for face in found.faces) if body is not None]
+    return np.maximum.reduce(bodies) if bodies else None
+
+
 def _limited(mask: np.ndarray, selection: np.ndarray | None) -> np.ndarray:
     return mask if selection is None else mask * selection
 
@@ -388,23 +419,24 @@ class Relighter:
             box = grown
         return None, found
 
-    def prepare(self) -> None:
+    def _given_alpha(self) -> np.ndarray | None:
+        """The portrait layer's own transparency (H, W) float32 in [0, 1], times the selection,
+        as the matte the user made; None for an opaque layer."""
+        if self.portrait.shape[2] != 4:
+            return None
+        alpha_channel = np.clip(self.portrait[..., 3], 0.0, 1.0)
+        if alpha_channel.max() <= 0.0:
+            raise RelightError("bad_input", "portrait: the layer is fully transparent")
+        if alpha_channel.min() >= 0.999:
+            return None
+        return alpha_channel if self.selection is None else alpha_channel * self.selection
+
+    def _detect(self, given_alpha: np.ndarray | None) -> _Subject:
+        """Find the person (mask, faces, face meshes, bodies) and the part of the portrait the
+        later stages work on: the person's box when they are small in the frame (``box``)."""
         from . import detect
 
-        settings = self.settings
-        image = self.portrait[..., :3]
-        given_alpha = None
-        if self.portrait.shape[2] == 4:
-            alpha_channel = np.clip(self.portrait[..., 3], 0.0, 1.0)
-            if alpha_channel.max() <= 0.0:
-                raise RelightError("bad_input", "portrait: the layer is fully transparent")
-            if alpha_channel.min() < 0.999:
-                given_alpha = alpha_channel
-        selection = self.selection
-        if given_alpha is not None and selection is not None:
-            given_alpha = given_alpha * selection
-
-        start = self._begin("detect")
+        image, selection = self.portrait[..., :3], self.selection
         found = self._find(image, selection, given_alpha is not None)
         # the segmentation model sees "people" in trees and rocks: without a face, only a
         # detected body pose or a large share of the frame counts as a person
@@ -417,57 +449,43 @@ class Relighter:
             box, found = self._grown_to_the_person(box, found, given_alpha, selection)
         self.box = box
         if box is not None:
-            top, left, bottom, right = box
-            image = np.ascontiguousarray(image[top:bottom, left:right])
-            if selection is not None:
-                selection = np.ascontiguousarray(selection[top:bottom, left:right])
-            if given_alpha is not None:
-                given_alpha = np.ascontiguousarray(given_alpha[top:bottom, left:right])
-        height, width = image.shape[:2]
-        self.person_shape = (height, width)
-        work_h, work_w = found.image_work.shape[:2]
-        self.work_shape = (work_h, work_w)
-        image_work, srgb8_work, person = found.image_work, found.srgb8_work, found.person
-        faces = found.faces
-        landmarks = [detect.face_landmarks(srgb8_work, f) for f in faces]
-        self.faces = len(landmarks)
-        self.landmarks = landmarks  # face meshes at the working size (for benches, debugging)
-        if not landmarks:
-            if coverage < MIN_FACELESS_COVERAGE and detect.pose(srgb8_work) is None:
+            image, selection, given_alpha = (_cropped(array, box)
+                                             for array in (image, selection, given_alpha))
+        self.person_shape = image.shape[:2]
+        self.work_shape = found.image_work.shape[:2]
+        # face meshes at the working size (for benches, debugging)
+        self.landmarks = [detect.face_landmarks(found.srgb8_work, f) for f in found.faces]
+        self.faces = len(self.landmarks)
+        if not self.landmarks:
+            if coverage < MIN_FACELESS_COVERAGE and detect.pose(found.srgb8_work) is None:
                 raise RelightError("no_person", "no person found in the portrait"
                                    + ("" if selection is None else " inside the selection"))
             self.warnings.append("no face found: normals come from the silhouette only")
-        # a second opinion on the body below each face, where the segmentation doubts
-        bodies = [] if person is None else [
-            body for body in (detect.body_below_face(srgb8_work, face) for face in faces)
-            if body is not None]
-        body = np.maximum.reduce(bodies) if bodies else None
-        start = self._stage("detect", start)
+        return _Subject(image, selection, given_alpha, found, _bodies_below_faces(found))
 
-        start = self._begin("matting")
-        if given_alpha is not None:
-            alpha = given_alpha.astype(np.float32)
-            foreground = matting.foreground_from_alpha(image, alpha, settings.max_size)
-        else:
-            try:
-                alpha, foreground = matting.matte(image, person, settings.max_size,
-                                                  settings.edge_refine, image_work=image_work,
-                                                  body=body, region=selection)
-            except RelightError as error:
-                if error.code == "no_person" and selection is not None:
-                    raise RelightError("no_person", "no person found inside the selection; "
-                                       "select the whole person") from None
-                raise
-        self.alpha, self.foreground = alpha, foreground
-        start = self._stage("matting", start)
+    def _matte(self, subject: _Subject) -> tuple[np.ndarray, np.ndarray]:
+        """Alpha (h, w) and decontaminated foreground (h, w, 3) of the subject's image."""
+        settings = self.settings
+        if subject.given_alpha is not None:
+            alpha = subject.given_alpha.astype(np.float32)
+            return alpha, matting.foreground_from_alpha(subject.image, alpha, settings.max_size)
+        try:
+            return matting.matte(subject.image, subject.found.person, settings.max_size,
+                                 settings.edge_refine, image_work=subject.found.image_work,
+                                 body=subject.body, region=subject.selection)
+        except RelightError as error:
+            if error.code == "no_person" and subject.selection is not None:
+                raise RelightError("no_person", "no person found inside the selection; "
+                                   "select the whole person") from None
+            raise
 
-        start = self._begin("geometry")
-        alpha_work = _resize(alpha, work_h, work_w)
-        self.geometry = geometry.person_geometry(alpha_work, landmarks)
-        start = self._stage("geometry", start)
-
-        start = self._begin("albedo")
-        foreground_work = _resize(foreground, work_h, work_w)
+    def _delight(self, alpha_work: np.ndarray) -> None:
+        """Fit the original light on the skin at the working size and divide it out of the
+        foreground: sets ``light_fit``, ``original_shading(_work)``, ``albedo`` and the
+        full-size layers the re-lights resize from."""
+        height, width = self.person_shape
+        work_h, work_w = self.work_shape
+        foreground_work = _resize(self.foreground, work_h, work_w)
         normals_work = self.geometry.normals
         fit_mask = self.geometry.skin
         if fit_mask.sum() < 200:
@@ -481,13 +499,32 @@ class Relighter:
         else:
             self.original_shading = cv2.resize(shading_work, (width, height),
                                                interpolation=cv2.INTER_LINEAR)
-        self.albedo = albedo_stage.albedo_from_shading(foreground, self.original_shading)
+        self.albedo = albedo_stage.albedo_from_shading(self.foreground, self.original_shading)
         skin = _resize(self.geometry.face_weight, height, width)
         self._sized[(height, width)] = {
-            "alpha": alpha, "foreground": foreground, "albedo": self.albedo,
+            "alpha": self.alpha, "foreground": self.foreground, "albedo": self.albedo,
             "original_shading": self.original_shading,
-            "specular_texture": specular_texture(self.albedo, alpha, skin),
+            "specular_texture": specular_texture(self.albedo, self.alpha, skin),
         }
+
+    def prepare(self) -> None:
+        """detect → matting → geometry → albedo, once per portrait."""
+        given_alpha = self._given_alpha()
+        start = self._begin("detect")
+        subject = self._detect(given_alpha)
+        start = self._stage("detect", start)
+
+        start = self._begin("matting")
+        self.alpha, self.foreground = self._matte(subject)
+        start = self._stage("matting", start)
+
+        start = self._begin("geometry")
+        alpha_work = _resize(self.alpha, *self.work_shape)
+        self.geometry = geometry.person_geometry(alpha_work, self.landmarks)
+        start = self._stage("geometry", start)
+
+        start = self._begin("albedo")
+        self._delight(alpha_work)
         self._stage("albedo", start)
         self._prepared = True
 
@@ -560,23 +597,83 @@ class Relighter:
             self._report_cache = (key, _light_report(env, rotate_deg))
         return self._report_cache[1]
 
+    def _output_size(self, size: int | None) -> tuple[float, tuple[int, int]]:
+        """The scale of the layers to the portrait and their (height, width): ``size`` caps
+        the long side (a preview), None is full size."""
+        full_h, full_w = self.portrait.shape[:2]
+        scale = 1.0 if size is None else min(1.0, size / max(full_h, full_w))
+        return scale, (max(1, round(full_h * scale)), max(1, round(full_w * scale)))
+
+    def _rendered(self, maps: LightMaps, settings: Settings, height: int, width: int,
+                  alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Diffuse shading, specular light (height, width, 3) and the normals they were
+        rendered with; rendered at most at the working size and resized up."""
+        surface, normals = self._surface(height, width)
+        shading, specular = surface.render(maps, settings.rotate_deg, settings.strength,
+                                           settings.shininess)
+        if shading.shape[:2] == (height, width):
+            return shading, specular, normals
+        surface.drop_render_cache()  # a full-size result: at 12 MP every MB counts
+        shading = _resize(shading, height, width)
+        specular = _resize(specular, height, width)
+        np.maximum(specular, 0.0, out=specular)
+        normals = _resize(normals, height, width)
+        _normalize_in_bands(normals)
+        normals[alpha <= 0] = (0.0, 0.0, 1.0)
+        return shading, specular, normals
+
+    def _person_layers(self, maps: LightMaps, settings: Settings, scale: float,
+                       out_shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        """The person's layers (alpha … relit) at ``out_shape``: made in the person's box when
+        there is one, then placed in the frame."""
+        out_h, out_w = out_shape
+        top, left, bottom, right = (0, 0, out_h, out_w) if self.box is None else (
+            round(edge * scale) for edge in self.box)
+        person_h, person_w = max(1, bottom - top), max(1, right - left)
+        arrays = self._sized_arrays(person_h, person_w)
+        shading, specular, normals = self._rendered(maps, settings, person_h, person_w,
+                                                    arrays["alpha"])
+        specular = specular * arrays["specular_texture"][..., None]
+        shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
+                                           specular, arrays["original_shading"],
+                                           settings.keep_original)
+        person = {"alpha": arrays["alpha"], "foreground": arrays["foreground"],
+                  "normals": normals, "albedo": arrays["albedo"], "shading": shading,
+                  "specular": specular, "relit": relit}
+        if self.box is None:
+            return person
+        return {name: _in_frame(array, out_shape, (top, left), name)
+                for name, array in person.items()}
+
+    def _composite(self, relit: np.ndarray, alpha: np.ndarray,
+                   background_linear: np.ndarray | None, env,
+                   out_shape: tuple[int, int]) -> np.ndarray:
+        """relit over the background photo (covering the frame) or the panorama's view."""
+        out_h, out_w = out_shape
+        backdrop_key = (self._env_cache[0], out_h, out_w)
+        if self._backdrop is not None and self._backdrop[0] == backdrop_key:
+            return composite_stage.over(relit, alpha, self._backdrop[1])
+        if background_linear is not None:
+            backdrop = composite_stage.cover(background_linear, out_h, out_w)
+        else:
+            backdrop = render_view(env.pano, out_h, out_w)
+        if out_h * out_w >= LARGE_IMAGE_PIXELS:
+            # a large backdrop is not kept: the composite is made in its buffer (at 12 MP that
+            # is 144 MB less at the peak; re-lights at that size are not the fast path)
+            self._backdrop = None
+            return composite_stage.over(relit, alpha, backdrop, out=backdrop)
+        self._backdrop = (backdrop_key, backdrop)
+        return composite_stage.over(relit, alpha, backdrop)
+
     def relight(self, background_linear: np.ndarray | None = None,
                 hdri: np.ndarray | None = None, settings: Settings | None = None,
                 size: int | None = None) -> Layers:
+        """lighting → shading → composite (see the module's contract)."""
         if not self._prepared:
             self.prepare()
         settings = settings or self.settings
-        if background_linear is None and hdri is None:
-            raise RelightError("bad_input", "give a background photo or an HDR panorama")
-        if background_linear is not None:
-            background_linear = validate_image(background_linear, "background",
-                                               settings.max_megapixels)[..., :3]
-        if hdri is not None:
-            hdri = validate_image(hdri, "panorama", settings.max_megapixels)[..., :3]
-            if hdri.shape[1] != 2 * hdri.shape[0]:
-                raise RelightError("bad_input", "panorama: must be equirectangular "
-                                                f"(width = 2 × height), got {hdri.shape[1]}×"
-                                                f"{hdri.shape[0]}")
+        background_linear, hdri = _validated_light(background_linear, hdri,
+                                                   settings.max_megapixels)
 
         start = self._begin("lighting")
         env, maps, light_notes = self._environment(background_linear, hdri, settings.rotate_deg)
@@ -587,57 +684,15 @@ class Relighter:
         if self.portrait.shape[0] * self.portrait.shape[1] >= LARGE_IMAGE_PIXELS:
             _release_free_memory()
         start = self._begin("shading")
-        full_h, full_w = self.portrait.shape[:2]
-        scale = 1.0 if size is None else min(1.0, size / max(full_h, full_w))
-        out_h, out_w = max(1, round(full_h * scale)), max(1, round(full_w * scale))
-        top, left, bottom, right = (0, 0, out_h, out_w) if self.box is None else (
-            round(edge * scale) for edge in self.box)
-        person_h, person_w = max(1, bottom - top), max(1, right - left)
-        arrays = self._sized_arrays(person_h, person_w)
-        surface, render_normals = self._surface(person_h, person_w)
-        shading, specular = surface.render(maps, settings.rotate_deg, settings.strength,
-                                           settings.shininess)
-        normals = render_normals
-        if shading.shape[:2] != (person_h, person_w):
-            surface.drop_render_cache()  # a full-size result: at 12 MP every MB counts
-            shading = _resize(shading, person_h, person_w)
-            specular = _resize(specular, person_h, person_w)
-            np.maximum(specular, 0.0, out=specular)
-            normals = _resize(render_normals, person_h, person_w)
-            _normalize_in_bands(normals)
-            normals[arrays["alpha"] <= 0] = (0.0, 0.0, 1.0)
-        specular = specular * arrays["specular_texture"][..., None]
-        shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
-                                           specular, arrays["original_shading"],
-                                           settings.keep_original)
-        person = {"alpha": arrays["alpha"], "foreground": arrays["foreground"],
-                  "normals": normals, "albedo": arrays["albedo"], "shading": shading,
-                  "specular": specular, "relit": relit}
-        if self.box is not None:
-            person = {name: _in_frame(array, (out_h, out_w), (top, left), name)
-                      for name, array in person.items()}
+        scale, out_shape = self._output_size(size)
+        person = self._person_layers(maps, settings, scale, out_shape)
         start = self._stage("shading", start)
 
-        if out_h * out_w >= LARGE_IMAGE_PIXELS:
+        if out_shape[0] * out_shape[1] >= LARGE_IMAGE_PIXELS:
             _release_free_memory()
         start = self._begin("composite")
-        relit, alpha = person["relit"], person["alpha"]
-        backdrop_key = (self._env_cache[0], out_h, out_w)
-        if self._backdrop is not None and self._backdrop[0] == backdrop_key:
-            composite = composite_stage.over(relit, alpha, self._backdrop[1])
-        else:
-            if background_linear is not None:
-                backdrop = composite_stage.cover(background_linear, out_h, out_w)
-            else:
-                backdrop = render_view(env.pano, out_h, out_w)
-            if out_h * out_w >= LARGE_IMAGE_PIXELS:
-                # a large backdrop is not kept: the composite is made in its buffer (at 12 MP
-                # that is 144 MB less at the peak; re-lights at that size are not the fast path)
-                self._backdrop = None
-                composite = composite_stage.over(relit, alpha, backdrop, out=backdrop)
-            else:
-                self._backdrop = (backdrop_key, backdrop)
-                composite = composite_stage.over(relit, alpha, backdrop)
+        composite = self._composite(person["relit"], person["alpha"], background_linear, env,
+                                    out_shape)
         self._stage("composite", start)
 
         return Layers(
@@ -645,6 +700,22 @@ class Relighter:
             faces=self.faces, timings=dict(self.timings), warnings=self.warnings + light_notes,
         )
 
+
+def _validated_light(background_linear: np.ndarray | None, hdri: np.ndarray | None,
+                     max_megapixels: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The background photo and the panorama as RGB, checked; at least one is given."""
+    if background_linear is None and hdri is None:
+        raise RelightError("bad_input", "give a background photo or an HDR panorama")
+    if background_linear is not None:
+        background_linear = validate_image(background_linear, "background",
+                                           max_megapixels)[..., :3]
+    if hdri is not None:
+        hdri = validate_image(hdri, "panorama", max_megapixels)[..., :3]
+        if hdri.shape[1] != 2 * hdri.shape[0]:
+            raise RelightError("bad_input", "panorama: must be equirectangular "
+                                            f"(width = 2 × height), got {hdri.shape[1]}×"
+                                            f"{hdri.shape[0]}")
+    return background_linear, hdri
 
 
 def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: float = 70.0):
