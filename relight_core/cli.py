@@ -46,28 +46,46 @@ def _progress_bar(enabled: bool):
     return bar, progress
 
 
+def _encoded_normals(normals):
+    """Normals (H, W, 3) in [-1, 1] → [0, 1], with one temporary."""
+    encoded = normals * 0.5
+    encoded += 0.5
+    return encoded
+
+
 def write_layers(outdir: Path, layers) -> list[str]:
-    """Write every layer as 8-bit sRGB PNG + float32 linear TIFF; returns the file names."""
+    """Write every layer as 8-bit sRGB PNG + float32 linear TIFF; returns the file names.
+
+    The files are encoded on a few threads: zlib and PNG encoding release the GIL, and written
+    one after another they took more than half of a run (1 MP: 3.0 of 5.4 s). Each thread
+    makes its file's derived arrays itself, so only that many are held at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
     from . import io
+    from .pipeline import LARGE_IMAGE_PIXELS
 
     outdir.mkdir(parents=True, exist_ok=True)
-    written = []
-    io.write_png_data8(outdir / "alpha.png", layers.alpha)
-    io.write_png_data8(outdir / "normals.png", layers.normals * 0.5 + 0.5)
-    io.write_png_srgb8(outdir / "relit.png", layers.relit, alpha=layers.alpha)
-    written += ["alpha.png", "normals.png", "relit.png"]
+    writes = {
+        "alpha.png": lambda path: io.write_png_data8(path, layers.alpha),
+        "normals.png": lambda path: io.write_png_data8(path, _encoded_normals(layers.normals)),
+        "relit.png": lambda path: io.write_png_srgb8(path, layers.relit, alpha=layers.alpha),
+    }
     for name in PNG_LAYERS:
-        io.write_png_srgb8(outdir / f"{name}.png", getattr(layers, name))
-        written.append(f"{name}.png")
+        writes[f"{name}.png"] = lambda path, name=name: io.write_png_srgb8(
+            path, getattr(layers, name))
     for name in TIFF_LAYERS:
-        data = getattr(layers, name)
-        if name == "relit":
-            import numpy as np
-
-            data = np.concatenate([data, layers.alpha[..., None]], axis=2)
-        io.write_tiff_linear(outdir / f"{name}.tif", data)
-        written.append(f"{name}.tif")
-    return sorted(written)
+        writes[f"{name}.tif"] = lambda path, name=name: io.write_tiff_linear(
+            path, getattr(layers, name))
+    writes["relit.tif"] = lambda path: io.write_tiff_linear(
+        path, np.concatenate([layers.relit, layers.alpha[..., None]], axis=2))
+    large = layers.alpha.size >= LARGE_IMAGE_PIXELS  # each thread holds a few copies of a layer
+    threads = min(2 if large else 4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for done in [pool.submit(write, outdir / name) for name, write in writes.items()]:
+            done.result()  # a failed write raises here
+    return sorted(writes)
 
 
 def _run(args) -> int:

@@ -118,6 +118,17 @@ def test_writers_round_trip(tmp_path):
     assert np.array_equal(io.to_srgb8(io.decode_srgb(every_code)), every_code)
 
 
+def test_8bit_encoding_is_the_same_across_its_bands():
+    """Large layers are encoded in bands; the band edges must not show."""
+    steps = 15 * (io._BAND // 5 + 823)  # three full bands and a partial one
+    linear = np.linspace(-0.1, 1.1, steps, dtype=np.float32).reshape(-1, 5, 3)[:, ::-1]
+    encoded = io.to_srgb8(linear)
+    assert encoded.shape == linear.shape and encoded.dtype == np.uint8
+    exact = np.round(io.linear_to_srgb(linear) * 255.0)
+    assert np.abs(encoded.astype(int) - exact).max() <= 1
+    assert np.array_equal(io.alpha_to_u8(linear), np.floor(np.clip(linear, 0, 1) * 255 + 0.5))
+
+
 @pytest.mark.parametrize("case", ["missing", "folder", "empty", "text", "one_pixel", "too_big",
                                   "flat_0x"])
 def test_bad_files_raise_one_clear_error(tmp_path, case):
