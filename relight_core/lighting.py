@@ -969,34 +969,9 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     wanted = _scene_irradiance(photo, not_surface, albedo, params)
     have = _lum_irradiance(sh_ambient, _SCENE_NORMAL)
     deficit = max(wanted - have, 0.0) if wanted is not None else 0.0
-    elevation = math.radians(params.hidden_key_elevation_deg)
-    sun = _direction(math.pi, elevation)  # behind the camera unless the sky says otherwise
-    fit = _fit_sky_and_tilt(photo, sky, not_surface, elevation, params)
-    azimuth_from_sky = fit is not None and _fit_holds(fit, not_surface, params)
-    if azimuth_from_sky:
-        sun = fit.sun
+    sun, elevation, sun_flux, azimuth_from_sky = _hidden_sun(photo, sky, not_surface,
+                                                             sun_out, deficit, params, notes)
     overhead = np.array([0.0, 1.0, 0.0])
-    sun_colour = sunlight_colour(elevation, params.turbidity_beta)
-    sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
-    if fit is not None and _sunlit(fit, photo, not_surface, params):
-        # a sunlit clear sky says how strong its sun is (the ground's albedo, which the
-        # brightness rule above must guess, can be anything from asphalt's 7 % to snow),
-        # and then the sunlit ground says how high it stands, hence its colour
-        ground_elevation = _sun_elevation_from_ground(photo, not_surface, fit, params)
-        if ground_elevation is not None:
-            elevation = ground_elevation
-            notes.append(f"hidden sun {math.degrees(elevation):.0f}° high, by the sunlit ground")
-            # same azimuth, raised or lowered (the sky's pattern fixed the azimuth only)
-            sun = _direction(math.atan2(sun[0], -sun[2]), elevation)
-            sun_colour = sunlight_colour(elevation, params.turbidity_beta)
-        sun_flux = sun_out * params.sun_to_sky_ratio * fit.radiance * sun_colour
-        notes.append("sun strength from the clear sky's brightness")
-    elif sun_out > 0 and int(sky.sum()) >= params.min_sky_pixels:
-        # however bright the ground (sand, snow), a clear sky bounds its sun's strength
-        most = sun_out * params.sun_to_sky_ratio * float(np.median(envmap.luminance(photo[sky])))
-        if float(sun_flux @ envmap.LUMINANCE) > most:
-            sun_flux = most * sun_colour
-            notes.append("sun strength capped by the clear sky's brightness")
     overhead_flux = overcast * deficit * colour
     # the larger share is the key light, the other joins the ambient
     if sun_out >= 0.5:
@@ -1019,15 +994,59 @@ def _light_outside_frame(photo: np.ndarray, ambient_photo: np.ndarray, clipped: 
     # gives the most light the surfaces can have received
     most = _scene_irradiance(photo, not_surface, params.scene_albedo, params)
     if most is not None and have > params.brightness_tolerance * most:  # (then no deficit)
-        seen_only = _lum_irradiance(envmap.project_sh(
-            _wrap_photo(ambient_photo, wrap, params, 0.0, overcast, open_above=False)),
-            _SCENE_NORMAL)
-        gain = (params.brightness_tolerance * most - seen_only) / max(have - seen_only,
-                                                                      1e-9)
-        gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
-        ambient_pano = _wrap_photo(ambient_photo, wrap, params, gain, overcast)
-        notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
+        ambient_pano = _unseen_dimmed(ambient_photo, wrap, params, overcast, have, most, notes)
     return ambient_pano, direction, size_deg, strength, colour
+
+
+def _hidden_sun(photo: np.ndarray, sky: np.ndarray, not_surface: np.ndarray, sun_out: float,
+                deficit: float, params: EstimatorParams, notes: list[str]
+                ) -> tuple[np.ndarray, float, np.ndarray, bool]:
+    """A sun out of view: (direction (3,), elevation rad, flux RGB (3,), whether the clear
+    sky's pattern placed its azimuth). Behind the camera unless the sky says otherwise; as
+    strong as the missing ``deficit`` of irradiance on the scene asks, or as its clear sky says
+    (``sun_out``: how surely it is out, 0..1)."""
+    elevation = math.radians(params.hidden_key_elevation_deg)
+    sun = _direction(math.pi, elevation)
+    fit = _fit_sky_and_tilt(photo, sky, not_surface, elevation, params)
+    azimuth_from_sky = fit is not None and _fit_holds(fit, not_surface, params)
+    if azimuth_from_sky:
+        sun = fit.sun
+    sun_colour = sunlight_colour(elevation, params.turbidity_beta)
+    sun_flux = sun_out * deficit / max(float(sun @ _SCENE_NORMAL), 0.2) * sun_colour
+    if fit is not None and _sunlit(fit, photo, not_surface, params):
+        # a sunlit clear sky says how strong its sun is (the ground's albedo, which the
+        # brightness rule must guess, can be anything from asphalt's 7 % to snow), and then
+        # the sunlit ground says how high it stands, hence its colour
+        ground_elevation = _sun_elevation_from_ground(photo, not_surface, fit, params)
+        if ground_elevation is not None:
+            elevation = ground_elevation
+            notes.append(f"hidden sun {math.degrees(elevation):.0f}° high, by the sunlit ground")
+            # same azimuth, raised or lowered (the sky's pattern fixed the azimuth only)
+            sun = _direction(math.atan2(sun[0], -sun[2]), elevation)
+            sun_colour = sunlight_colour(elevation, params.turbidity_beta)
+        sun_flux = sun_out * params.sun_to_sky_ratio * fit.radiance * sun_colour
+        notes.append("sun strength from the clear sky's brightness")
+    elif sun_out > 0 and int(sky.sum()) >= params.min_sky_pixels:
+        # however bright the ground (sand, snow), a clear sky bounds its sun's strength
+        most = sun_out * params.sun_to_sky_ratio * float(np.median(envmap.luminance(photo[sky])))
+        if float(sun_flux @ envmap.LUMINANCE) > most:
+            sun_flux = most * sun_colour
+            notes.append("sun strength capped by the clear sky's brightness")
+    return sun, elevation, sun_flux, azimuth_from_sky
+
+
+def _unseen_dimmed(ambient_photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
+                   overcast: float, have: float, most: float, notes: list[str]) -> np.ndarray:
+    """The ambient panorama with its unseen part dimmed until the scene's irradiance ``have``
+    comes down to what the darkest plausible reflectance allows (``most``), at the least to
+    ``min_unseen_gain`` of it."""
+    seen_only = _lum_irradiance(envmap.project_sh(
+        _wrap_photo(ambient_photo, wrap, params, 0.0, overcast, open_above=False)),
+        _SCENE_NORMAL)
+    gain = (params.brightness_tolerance * most - seen_only) / max(have - seen_only, 1e-9)
+    gain = float(np.clip(gain, params.min_unseen_gain, 1.0)) * params.back_gain
+    notes.append(f"unseen surroundings dimmed ×{gain:.2f} to match the scene's brightness")
+    return _wrap_photo(ambient_photo, wrap, params, gain, overcast)
 
 
 def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
