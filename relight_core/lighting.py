@@ -1049,6 +1049,50 @@ def _unseen_dimmed(ambient_photo: np.ndarray, wrap: _Wrap, params: EstimatorPara
     return _wrap_photo(ambient_photo, wrap, params, gain, overcast)
 
 
+def _sun_blob(photo: np.ndarray, clipped: np.ndarray, labels: np.ndarray, areas: np.ndarray,
+              inside: np.ndarray, white: np.ndarray, wrap: _Wrap,
+              params: EstimatorParams) -> np.ndarray:
+    """(H, W) bool: the clipped blob that is a sun in view, or nothing. A source wholly in
+    view (clipped areas running off the frame are sky or windows), compact, and sun-like. Its
+    size is that of its white (all-channel clipped) core: a brighter exposure widens a sun's
+    glare mostly in a fringe where only some channels clip."""
+    pixel_sr = wrap.pixel_solid_angle()
+    core_areas = _white_core_areas(white, labels, len(areas))
+    compact = [i for i in range(len(areas))
+               if inside[i] and core_areas[i] * pixel_sr < params.compact_max_sr]
+    key_label = (max(compact, key=lambda i: areas[i]) + 1) if compact else 0
+    if key_label and not _is_sun_like(photo, labels == key_label, clipped, params):
+        key_label = 0  # a lamp, window or coloured glow: bright ambient, not a sun
+    return labels == key_label if key_label else np.zeros_like(clipped)
+
+
+def _sun_in_view(photo: np.ndarray, ambient_photo: np.ndarray, key_mask: np.ndarray,
+                 white: np.ndarray, wrap: _Wrap, params: EstimatorParams
+                 ) -> tuple[np.ndarray, float, float]:
+    """The sun blob ``key_mask`` → (direction (3,), key strength (luminance irradiance), the
+    ambient's irradiance facing it)."""
+    sh_ambient = envmap.project_sh(_wrap_photo(ambient_photo, wrap, params, params.back_gain))
+    rows, cols = np.nonzero(key_mask)
+    # the sun is where the blob is brightest, its white core (a glare fringe that runs up to
+    # the frame's edge would pull the whole blob's centre away from it)
+    core_rows, core_cols = np.nonzero(key_mask & white)
+    if len(core_rows) == 0:
+        core_rows, core_cols = rows, cols
+    cut = cols.min() == 0 or cols.max() == photo.shape[1] - 1 or rows.min() == 0
+    if cut:  # past the frame's edge: where the wrap, stretched beyond the frame, puts it
+        direction = wrap.direction_of(core_cols.mean(), core_rows.mean())
+    else:  # wholly in view: where the (level) camera sees it
+        rays = _pinhole_directions(*photo.shape[:2], params.hfov_deg)
+        direction = rays[core_rows, core_cols].mean(axis=0)
+    direction = direction / np.linalg.norm(direction)
+    # inverse tone mapping: the clipped blob's flux, capped by the sun/sky ratio
+    ambient_facing = _lum_irradiance(sh_ambient, direction)
+    blob_flux = params.compact_gain * len(rows) * wrap.pixel_solid_angle()
+    if cut:
+        blob_flux = np.inf  # cut by the frame: its clipped area says too little
+    return direction, min(blob_flux, params.key_to_ambient * ambient_facing), ambient_facing
+
+
 def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
                          params: EstimatorParams | None = None) -> Environment:
     """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
@@ -1057,18 +1101,8 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     photo, sky_restored = _restore_blue_clipped_sky(photo, params)
     wrap = _Wrap.for_photo(photo, params)
     clipped, labels, areas, inside = _clipped_components(photo, params)
-    pixel_sr = wrap.pixel_solid_angle()
-    # a source wholly in view; clipped areas running off the frame are sky or windows. Its
-    # size is that of its white (all-channel clipped) core: a brighter exposure widens a
-    # sun's glare mostly in a fringe where only some channels clip
     white = photo.min(axis=2) >= params.clip_level
-    core_areas = _white_core_areas(white, labels, len(areas))
-    compact = [i for i in range(len(areas))
-               if inside[i] and core_areas[i] * pixel_sr < params.compact_max_sr]
-    key_label = (max(compact, key=lambda i: areas[i]) + 1) if compact else 0
-    if key_label and not _is_sun_like(photo, labels == key_label, clipped, params):
-        key_label = 0  # a lamp, window or coloured glow: bright ambient, not a sun
-    key_mask = labels == key_label if key_label else np.zeros_like(clipped)
+    key_mask = _sun_blob(photo, clipped, labels, areas, inside, white, wrap, params)
 
     ambient_photo = photo.copy()
     # only white (all-channel) clipping says the true value is well above 1
@@ -1081,29 +1115,11 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
     notes: list[str] = []
     advice: list[str] = []
 
-    strength = 0.0
-    if key_label:
-        sh_ambient = envmap.project_sh(_wrap_photo(ambient_photo, wrap, params, params.back_gain))
-        rows, cols = np.nonzero(key_mask)
-        # the sun is where the blob is brightest, its white core (a glare fringe that runs
-        # up to the frame's edge would pull the whole blob's centre away from it)
-        core_rows, core_cols = np.nonzero(key_mask & white)
-        if len(core_rows) == 0:
-            core_rows, core_cols = rows, cols
-        cut = cols.min() == 0 or cols.max() == photo.shape[1] - 1 or rows.min() == 0
-        if cut:  # past the frame's edge: where the wrap, stretched beyond the frame, puts it
-            direction = wrap.direction_of(core_cols.mean(), core_rows.mean())
-        else:  # wholly in view: where the (level) camera sees it
-            rays = _pinhole_directions(*photo.shape[:2], params.hfov_deg)
-            direction = rays[core_rows, core_cols].mean(axis=0)
-        direction = direction / np.linalg.norm(direction)
-        # inverse tone mapping: the clipped blob's flux, capped by the sun/sky ratio
-        ambient_facing = _lum_irradiance(sh_ambient, direction)
-        blob_flux = params.compact_gain * len(rows) * pixel_sr
-        if cut:
-            blob_flux = np.inf  # cut by the frame: its clipped area says too little
-        strength = min(blob_flux, params.key_to_ambient * ambient_facing)
-    if strength >= params.min_key_share * ambient_facing if key_label else False:
+    sun_in_view = key_mask.any()
+    if sun_in_view:
+        direction, strength, ambient_facing = _sun_in_view(photo, ambient_photo, key_mask, white,
+                                                           wrap, params)
+    if sun_in_view and strength >= params.min_key_share * ambient_facing:
         # its colour: the pixels around a sun are clipped or mixed with sky, so the colour
         # comes from the atmosphere's extinction at its elevation (a level camera assumed)
         colour = sunlight_colour(max(math.asin(float(np.clip(direction[1], -1.0, 1.0))),
@@ -1113,7 +1129,6 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         # facing into the light means the unseen half is the darker, anti-solar sky
         ambient_pano = _wrap_photo(ambient_photo, wrap, params,
                                    params.back_gain * params.antisolar_gain)
-        sh_ambient = envmap.project_sh(ambient_pano)
         notes.append("key light: compact clipped source in the photo")
     else:
         colour = _surface_light_colour(photo, clipped, params)
