@@ -729,6 +729,44 @@ def working_size(height: int, width: int, max_size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def _trimap(mask_solve: np.ndarray, srgb_solve: np.ndarray, body: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The person mask at the solve size → (trimap, the mask with the body's second opinion
+    taken in), both (h, w) float32: the band from the mask, background seeded where its colours
+    say so, the frame's edges and a cut person's band settled."""
+    solve_h, solve_w = mask_solve.shape
+    outer, inner = band_widths(max(solve_h, solve_w))
+    trimap = trimap_from_mask(mask_solve, outer, inner)
+    unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
+    likelihood = background_likelihood(trimap, srgb_solve, unsure)
+    if body is not None:
+        body_solve = cv2.resize(body.astype(np.float32), (solve_w, solve_h),
+                                interpolation=cv2.INTER_LINEAR)
+        raised = take_body(mask_solve, body_solve, likelihood)
+        if np.any(raised != mask_solve):  # most portraits: nothing taken, nothing to redo
+            mask_solve = raised
+            trimap = trimap_from_mask(mask_solve, outer, inner)
+            unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
+            likelihood = background_likelihood(trimap, srgb_solve, unsure)
+    trimap = seed_background(trimap, mask_solve >= 0.5, unsure, likelihood)
+    trimap = open_frame_edges(trimap, likelihood)
+    return close_cut_band(trimap, mask_solve), mask_solve
+
+
+def _upsampled(alpha_solve: np.ndarray, srgb_solve: np.ndarray, image_work: np.ndarray,
+               image_linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha at the solve size → (alpha at full size, alpha at the working size), each step
+    guided by the image at the size it goes to."""
+    solve_shape, work_shape = alpha_solve.shape, image_work.shape[:2]
+    full_shape = image_linear.shape[:2]
+    srgb_work = linear_to_srgb(image_work) if solve_shape != full_shape else None
+    alpha_work = (alpha_solve if solve_shape == work_shape
+                  else upsample_alpha(alpha_solve, srgb_solve, srgb_work))
+    if work_shape == full_shape:
+        return alpha_work, alpha_work
+    return upsample_alpha(alpha_work, srgb_work, srgb_grey(image_linear)), alpha_work
+
+
 def matte(
     image_linear: np.ndarray,
     person_mask: np.ndarray,
@@ -761,22 +799,7 @@ def matte(
     if (limited >= 0.5).mean() < MIN_PERSON_FRACTION:
         raise RelightError("no_person", "no person found in the portrait")
     srgb_solve = _solve_colours(image_linear, image_solve)
-    outer, inner = band_widths(max(solve_h, solve_w))
-    trimap = trimap_from_mask(mask_solve, outer, inner)
-    unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
-    likelihood = background_likelihood(trimap, srgb_solve, unsure)
-    if body is not None:
-        body_solve = cv2.resize(body.astype(np.float32), (solve_w, solve_h),
-                                interpolation=cv2.INTER_LINEAR)
-        raised = take_body(mask_solve, body_solve, likelihood)
-        if np.any(raised != mask_solve):  # most portraits: nothing taken, nothing to redo
-            mask_solve = raised
-            trimap = trimap_from_mask(mask_solve, outer, inner)
-            unsure = (mask_solve >= MASK_UNSURE[0]) & (mask_solve < MASK_UNSURE[1])
-            likelihood = background_likelihood(trimap, srgb_solve, unsure)
-    trimap = seed_background(trimap, mask_solve >= 0.5, unsure, likelihood)
-    trimap = open_frame_edges(trimap, likelihood)
-    trimap = close_cut_band(trimap, mask_solve)
+    trimap, mask_solve = _trimap(mask_solve, srgb_solve, body)
     if region_solve is not None:
         # only the unselected part is pinned: under a feathered edge the matte stays the
         # person's own, and the product with the region below makes the feather
@@ -788,15 +811,7 @@ def matte(
         grey = _grey(srgb_solve)
         alpha_solve = guided_upsample(mask_solve, grey, grey, radius=4, eps=1e-3)
         alpha_solve = np.where(trimap == 0.5, alpha_solve, trimap).astype(np.float32)
-    srgb_work = linear_to_srgb(image_work) if (solve_h, solve_w) != (height, width) else None
-    if (solve_h, solve_w) != (work_h, work_w):
-        alpha_work = upsample_alpha(alpha_solve, srgb_solve, srgb_work)
-    else:
-        alpha_work = alpha_solve
-    if (work_h, work_w) == (height, width):
-        alpha = alpha_work
-    else:
-        alpha = upsample_alpha(alpha_work, srgb_work, srgb_grey(image_linear))
+    alpha, alpha_work = _upsampled(alpha_solve, srgb_solve, image_work, image_linear)
     if region is not None:
         alpha = alpha * region.astype(np.float32)
         alpha_work = alpha_work * (region_solve if alpha_work.shape == region_solve.shape else
