@@ -53,6 +53,15 @@ def _encoded_normals(normals):
     return encoded
 
 
+def _tiff_data(layers, name: str):
+    """The array a layer's TIFF holds: the layer; relit with the matte as its alpha."""
+    if name != "relit":
+        return getattr(layers, name)
+    import numpy as np
+
+    return np.concatenate([layers.relit, layers.alpha[..., None]], axis=2)
+
+
 def write_layers(outdir: Path, layers) -> list[str]:
     """Write every layer as 8-bit sRGB PNG + float32 linear TIFF; returns the file names.
 
@@ -60,8 +69,6 @@ def write_layers(outdir: Path, layers) -> list[str]:
     one after another they took more than half of a run (1 MP: 3.0 of 5.4 s). Each thread
     makes its file's derived arrays itself, so only that many are held at once."""
     from concurrent.futures import ThreadPoolExecutor
-
-    import numpy as np
 
     from . import io
     from .pipeline import LARGE_IMAGE_PIXELS
@@ -77,9 +84,7 @@ def write_layers(outdir: Path, layers) -> list[str]:
             path, getattr(layers, name))
     for name in TIFF_LAYERS:
         writes[f"{name}.tif"] = lambda path, name=name: io.write_tiff_linear(
-            path, getattr(layers, name))
-    writes["relit.tif"] = lambda path: io.write_tiff_linear(
-        path, np.concatenate([layers.relit, layers.alpha[..., None]], axis=2))
+            path, _tiff_data(layers, name))
     large = layers.alpha.size >= LARGE_IMAGE_PIXELS  # each thread holds a few copies of a layer
     threads = min(2 if large else 4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
