@@ -101,6 +101,14 @@ CF_EPSILON = 1e-6
 # toward the segmentation's guess with this weight (the Laplacian's diagonal is ~1–10).
 PRIOR_WEIGHT = 1e-3
 REGION_OUT = 0.01  # a selection below this is "not selected": sure background
+# Haze: where the person and the old background nearby have the same colour (dark hair before
+# dark foliage), colour gives the solve nothing to go on and it spreads partial alpha over a
+# wide flat stretch, which shows as a veil of the old colour over a new background. Below the
+# first sRGB distance between the person's and the background's local colours they count as
+# the same, above the second as different; below FLAT_TEXTURE (grey level per pixel, blurred)
+# the image shows no strands that partial alpha could stand for.
+SAME_COLOUR = (0.08, 0.16)
+FLAT_TEXTURE = 0.006
 
 
 def configure_numba_cache() -> None:
@@ -418,6 +426,47 @@ def closed_form_alpha(image_srgb: np.ndarray, trimap: np.ndarray,
         solved = _solve(pinned.tocsr(), rhs + PRIOR_WEIGHT * guess, start, rtol)
     alpha[unknown] = solved
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+
+
+def _known_sides(image_srgb: np.ndarray, trimap: np.ndarray, radius: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean colour of the trimap's sure person and of its sure background near each pixel
+    ((H, W, 3) each, over a box of ``radius``), and where both are near enough to tell
+    ((H, W) bool: each covers at least 2 % of the box)."""
+    def near(values: np.ndarray) -> np.ndarray:
+        return _box(np.ascontiguousarray(values, np.float32), radius)
+
+    def mean_where(sure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        share = near(sure.astype(np.float32))
+        return near(image_srgb * sure[..., None]) / np.maximum(share, 1e-6)[..., None], share
+
+    person, person_share = mean_where(trimap >= 0.99)
+    background, background_share = mean_where(trimap <= 0.01)
+    return person, background, (person_share >= 0.02) & (background_share >= 0.02)
+
+
+def without_haze(alpha: np.ndarray, image_srgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    """Partial alpha that neither colour nor texture supports → the solve's own 0.5 contour,
+    anti-aliased (a copy).
+
+    ``alpha`` (H, W) float32 in [0, 1], the closed-form solve; ``image_srgb`` (H, W, 3) float
+    sRGB-encoded; ``trimap`` (H, W) {0, 0.5, 1}: only its unknown band changes. Where the
+    person's and the background's local colours are alike (SAME_COLOUR) and the image is flat
+    (FLAT_TEXTURE), partial alpha is no strand, only haze (portrait 08's crown against dark
+    foliage); elsewhere, hair strands keep their soft alpha.
+    """
+    outer, inner = band_widths(max(alpha.shape))
+    person, background, both = _known_sides(image_srgb, trimap, 2 * (outer + inner))
+    distance = np.where(both, np.linalg.norm(person - background, axis=-1), np.inf)
+    grey = _grey(image_srgb)
+    texture = cv2.GaussianBlur(np.hypot(*np.gradient(grey)).astype(np.float32), (0, 0), 2.0)
+    low, high = SAME_COLOUR
+    alike = np.clip((high - distance) / (high - low), 0.0, 1.0)
+    flat = np.clip(2.0 - texture / FLAT_TEXTURE, 0.0, 1.0)
+    weight = cv2.GaussianBlur((alike * flat).astype(np.float32), (0, 0), 2.0)
+    weight *= (trimap > 0.01) & (trimap < 0.99)
+    contour = cv2.GaussianBlur((alpha >= 0.5).astype(np.float32), (0, 0), 1.0)
+    return (alpha + weight * (contour - alpha)).astype(np.float32)
 
 
 def _solve(laplacian, rhs: np.ndarray, start: np.ndarray | None, rtol: float) -> np.ndarray:
@@ -807,6 +856,7 @@ def matte(
         mask_solve = limited
     if edge_refine:
         alpha_solve = closed_form_alpha(srgb_solve, trimap, initial=mask_solve, rtol=CG_RTOL)
+        alpha_solve = without_haze(alpha_solve, srgb_solve, trimap)
     else:  # preview: the mask itself, snapped to the image edges
         grey = _grey(srgb_solve)
         alpha_solve = guided_upsample(mask_solve, grey, grey, radius=4, eps=1e-3)

@@ -287,3 +287,53 @@ def test_jpeg_chroma_blocks_do_not_print_into_the_matte():
     # a smaller solve averages the blocks away: its colours are left as they are
     half = io.resize_linear(blocked, blocked.shape[1] // 2, blocked.shape[0] // 2)
     assert np.array_equal(matting._solve_colours(blocked, half), matting.linear_to_srgb(half))
+
+
+def _band_scene(person: float, background: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A vertical edge in a 400-px image: sure person (columns < 190), a 20-px unknown band
+    (as wide as the pipeline's at this size), sure background (≥ 210); the image steps from
+    ``person`` to ``background`` across the band as a defocused edge would, and alpha ramps
+    across it. → (image sRGB, trimap, alpha)."""
+    ramp = np.clip((np.arange(400) - 190) / 20.0, 0.0, 1.0)  # 0 in the person → 1 outside
+    alpha = np.tile(1.0 - ramp, (200, 1)).astype(np.float32)
+    grey = person * alpha + background * (1.0 - alpha)
+    image = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    trimap = np.full((200, 400), 0.5)
+    trimap[:, :190], trimap[:, 210:] = 1.0, 0.0
+    return image, trimap, alpha
+
+
+def test_haze_where_colour_cannot_tell_becomes_a_clean_edge_but_strands_and_blur_stay():
+    """Dark hair before dark foliage: partial alpha over a flat stretch where the person and
+    the old background have one colour is a veil, not hair, and takes the solve's own 0.5
+    contour; a defocused edge between two colours, and thin strands, keep their soft alpha."""
+    def partial(alpha: np.ndarray) -> int:
+        return int(((alpha > 0.05) & (alpha < 0.95)).sum())
+
+    image, trimap, alpha = _band_scene(0.05, 0.05)  # one dark colour on both sides: haze
+    cleaned = matting.without_haze(alpha, image, trimap)
+    assert partial(alpha) > 3000 and partial(cleaned) < 0.4 * partial(alpha)
+    assert cleaned[:, :197].min() > 0.95 and cleaned[:, 203:].max() < 0.05  # edge kept at 0.5
+    assert (cleaned[:, :190] == alpha[:, :190]).all()  # sure regions untouched
+
+    image, trimap, alpha = _band_scene(0.8, 0.05)  # a blurred edge between two colours
+    assert np.abs(matting.without_haze(alpha, image, trimap) - alpha).max() < 1e-3
+
+    image, trimap, alpha = _band_scene(0.05, 0.05)
+    image[:, 190:210:3] = 0.35  # bright strands across the band: texture
+    assert np.abs(matting.without_haze(alpha, image, trimap) - alpha)[:, 192:208].max() < 0.05
+
+
+def test_portrait_dark_hair_before_dark_foliage_has_no_veil():
+    """Portrait 08: above the crown, dark hair meets dark foliage; the solve left a veil of
+    partial alpha there (0.1–0.5 over ~20 px at 500 px: 12 % of the box below, grey over a new
+    sky), now 5 %; the hair below stays opaque."""
+    from relight_core import detect
+
+    image = io.read_image(DATA / "portraits" / "08_woman_hard_dappled_side_sun_cc0.jpg")
+    image = cv2.resize(image[..., :3], (500, 500), interpolation=cv2.INTER_AREA)
+    mask = detect.person_mask(io.to_srgb8(image))
+    alpha, _ = matting.matte(image, mask)
+    crown = alpha[20:70, 200:320]
+    assert ((crown > 0.1) & (crown < 0.5)).mean() < 0.08
+    assert alpha[100, 260] > 0.99 and alpha[15, 260] < 0.01
