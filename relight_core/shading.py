@@ -61,6 +61,10 @@ NON_SKIN_SPECULAR = 0.5    # hair and cloth are rougher and less glossy than ski
 SPECULAR_TEXTURE_SIGMA = 0.01  # local mean for the specular texture, of the long side: finer
                                # than the shading, coarser than strands and threads
 SPECULAR_TEXTURE_MAX = 3.0     # a bright strand on dark hair catches at most this × the sheen
+# Near black, an 8-bit photo's albedo is its noise: ±2 code values around code 3 are linear
+# 0.0009 ± 0.0006, over a dim original shading ≈ 0.004 of albedo. The texture is taken as
+# (albedo + floor) / (local mean + floor), so that noise does not pepper the sheen.
+SPECULAR_TEXTURE_FLOOR = 0.004
 SHADOW_MAX_SIDE = 384      # shadow maps are computed at this size and upsampled
 SHADOW_REACH = 0.45        # fraction of the long side a shadow may be cast across
 SHADOW_STEPS = 22
@@ -395,7 +399,9 @@ def specular_texture(albedo: np.ndarray, alpha: np.ndarray, skin_weight: np.ndar
     local_mean = masked_blur(luminance, (alpha > 0).astype(np.float32), sigma)
     # in place from here: at 12 MP each full-size temporary is 48 MB of fresh memory
     texture = luminance
-    texture /= np.maximum(local_mean, 1e-4, out=local_mean)
+    texture += SPECULAR_TEXTURE_FLOOR
+    local_mean += SPECULAR_TEXTURE_FLOOR
+    texture /= local_mean
     np.clip(texture, 0.0, SPECULAR_TEXTURE_MAX, out=texture)
     skin = np.clip(skin_weight, 0.0, 1.0).astype(np.float32, copy=False)
     texture *= 1.0 - skin

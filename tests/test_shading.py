@@ -161,6 +161,23 @@ def test_specular_texture_follows_strands_on_hair_and_leaves_skin_alone():
     assert texture.max() <= shading.SPECULAR_TEXTURE_MAX
 
 
+def test_specular_texture_does_not_pepper_near_black_hair():
+    """Black hair in shadow: its albedo is an 8-bit photo's noise (codes 0–4: linear 0 to
+    0.0012) and its ratio to the local mean ran from 0 to 3, black pixels in a bright sheen;
+    the floor keeps it near 1 there, while strands on dark-brown hair still catch it."""
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 5, size=(120, 200)).astype(np.float32)
+    albedo = np.repeat((codes / 255 / 12.92)[..., None], 3, axis=2)
+    alpha = np.ones((120, 200), np.float32)
+    skin = np.zeros((120, 200), np.float32)
+    texture = shading.specular_texture(albedo, alpha, skin)[10:-10, 10:-10]
+    assert texture.std() < 0.15 and texture.min() > 0.7
+    albedo[:] = 0.05
+    albedo[:, ::4] = 0.15
+    texture = shading.specular_texture(albedo, alpha, skin)[10:-10, 10:-10]
+    assert texture[:, 2::4].mean() > 1.5 and texture[:, 3::4].mean() < 0.7
+
+
 @pytest.mark.parametrize("keep", [0.0, 0.4, 1.0])
 def test_layers_rebuild_relit_exactly(keep):
     rng = np.random.default_rng(1)
