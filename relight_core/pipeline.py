@@ -388,7 +388,9 @@ class Relighter:
         image_work = _resize(image, work_h, work_w)
         srgb8_work = io.to_srgb8(image_work)
         if float(srgb8_work.max()) - float(srgb8_work.min()) < 2:
-            raise RelightError("bad_input", "portrait: the image is empty (one flat colour)")
+            what = ("almost black: brighten it first" if srgb8_work.max() < 8
+                    else "one flat colour: is it the right layer?")
+            raise RelightError("bad_input", f"portrait: the image shows nothing ({what})")
         person = None if has_alpha else detect.person_mask(srgb8_work)
         selection_work = None if selection is None else _resize(selection, work_h, work_w)
         faces = [f for f in detect.detect_faces(srgb8_work) if f.score >= MIN_FACE_SCORE

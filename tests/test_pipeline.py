@@ -119,12 +119,15 @@ def test_hdri_lighting(portrait):
     assert raised.value.code == "bad_input"
 
 
-@pytest.mark.parametrize("case", ["landscape", "flat", "transparent", "tiny", "huge"])
+@pytest.mark.parametrize("case", ["landscape", "flat", "black", "transparent", "tiny", "huge"])
 def test_bad_portraits(case):
     if case == "landscape":
         image, code = io.read_image(DATA / "backgrounds" / "empty_warehouse.png"), "no_person"
     elif case == "flat":
         image, code = np.full((200, 200, 3), 0.3, np.float32), "bad_input"
+    elif case == "black":  # a 16-bit file holding 8-bit values: codes 0–1 of 255
+        image = io.read_image(PORTRAIT)[..., :3] * 3e-4
+        code = "bad_input"
     elif case == "transparent":
         image, code = np.zeros((200, 200, 4), np.float32), "bad_input"
     elif case == "tiny":
@@ -135,6 +138,8 @@ def test_bad_portraits(case):
         relighter = Relighter(image, Settings(max_megapixels=1.0))
         relighter.relight(io.read_image(BACKGROUND))
     assert raised.value.code == code
+    if case in ("flat", "black"):
+        assert ("almost black" in str(raised.value)) == (case == "black")
 
 
 def test_cancel_stops_at_the_next_stage(portrait):
