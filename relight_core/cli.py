@@ -109,7 +109,7 @@ def _run(args) -> int:
     read_start = time.perf_counter()
     read_notes: list[str] = []
     portrait = io.read_image(args.portrait, args.max_megapixels, read_notes)
-    background = io.read_image(args.background, args.max_megapixels, read_notes)[..., :3]
+    background = io.read_image(args.background, args.max_megapixels, read_notes)
     hdri = io.read_panorama(args.hdri, args.max_megapixels) if args.hdri else None
     selection = io.read_mask(args.selection, args.max_megapixels) if args.selection else None
     read_seconds = time.perf_counter() - read_start

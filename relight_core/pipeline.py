@@ -671,11 +671,12 @@ class Relighter:
                 hdri: np.ndarray | None = None, settings: Settings | None = None,
                 size: int | None = None) -> Layers:
         """lighting → shading → composite (see the module's contract)."""
-        if not self._prepared:
-            self.prepare()
         settings = settings or self.settings
+        # checked before the slow prepare: a wrong layer is told at once
         background_linear, hdri = _validated_light(background_linear, hdri,
                                                    settings.max_megapixels)
+        if not self._prepared:
+            self.prepare()
 
         start = self._begin("lighting")
         env, maps, light_notes = self._environment(background_linear, hdri, settings.rotate_deg)
@@ -709,8 +710,11 @@ def _validated_light(background_linear: np.ndarray | None, hdri: np.ndarray | No
     if background_linear is None and hdri is None:
         raise RelightError("bad_input", "give a background photo or an HDR panorama")
     if background_linear is not None:
-        background_linear = validate_image(background_linear, "background",
-                                           max_megapixels)[..., :3]
+        background_linear = validate_image(background_linear, "background", max_megapixels)
+        if background_linear.shape[2] == 4 and background_linear[..., 3].max() <= 0.0:
+            raise RelightError("bad_input", "background: fully transparent, nothing to light "
+                                            "or show; choose the new background's layer or file")
+        background_linear = background_linear[..., :3]
     if hdri is not None:
         hdri = validate_image(hdri, "panorama", max_megapixels)[..., :3]
         if hdri.shape[1] != 2 * hdri.shape[0]:

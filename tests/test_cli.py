@@ -90,7 +90,10 @@ def _bad_inputs(tmp_path: Path, portrait: Path):
     missing = tmp_path / "missing.png"
     blank = tmp_path / "blank_selection.png"
     Image.new("L", Image.open(portrait).size).save(blank)
+    clear = tmp_path / "clear_background.png"
+    Image.new("RGBA", (300, 200), (90, 120, 200, 0)).save(clear)
     return {
+        "transparent background": ([str(portrait), str(clear)], clear.name),
         "missing": ([str(missing), str(BACKGROUND)], missing.name),
         "folder": ([str(tmp_path), str(BACKGROUND)], tmp_path.name),
         "not an image": ([str(portrait), str(text)], text.name),

@@ -117,6 +117,13 @@ def test_hdri_lighting(portrait):
     with pytest.raises(RelightError) as raised:
         relighter.relight(io.read_image(BACKGROUND), hdri=pano[:, :700])
     assert raised.value.code == "bad_input"
+    # an empty layer picked as the background: refused, not lit as black
+    clear = np.zeros((200, 300, 4), np.float32)
+    with pytest.raises(RelightError) as raised:
+        relighter.relight(clear)
+    assert raised.value.code == "bad_input" and "transparent" in str(raised.value)
+    clear[..., 3] = 1.0  # the same pixels opaque: a black scene, lit as such
+    assert relighter.relight(clear).relit.max() < 1e-3
 
 
 @pytest.mark.parametrize("case", ["landscape", "flat", "black", "transparent", "tiny", "huge"])
