@@ -503,11 +503,11 @@ class Worker:
         preview = request.get("preview_size")
         if preview is not None and not (isinstance(preview, int) and preview > 0):
             raise ProtocolFault("bad_input", "preview_size must be a positive integer")
+        background, hdri = self._light_source(request)  # a wrong layer is told before prepare
         key, relighter, cached = self._prepared(job, settings)
-        background, hdri = self._light_source(request)
         report = self._progress(job)
         report("relight", 0.0, "relighting")
-        # the pipeline checks the layer's transparency and scales it to cover the portrait
+        # the pipeline scales the background to cover the portrait
         layers = relighter.relight(background_linear=background, hdri=hdri, settings=settings,
                                    size=preview)
         if job.cancel.is_set():
@@ -569,6 +569,9 @@ class Worker:
         background = hdri = None
         if request.get("background") is not None:
             background = read_pixel_file(request["background"], "background")
+            if background.shape[2] == 4 and float(background[..., 3].max()) <= 0.0:
+                raise ProtocolFault("bad_input", "the background layer is fully transparent: "
+                                    "nothing to light or show; choose the new background's layer")
         source = request.get("hdri")
         if source is not None:
             if isinstance(source, dict) and "width" in source:

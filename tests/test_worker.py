@@ -283,7 +283,8 @@ def test_the_portrait_layers_mask_multiplies_its_alpha(session, tmp_path):
 
 
 def test_unknown_key_without_portrait_is_bad_input(session, tmp_path):
-    session.send(id=1, op="relight", key="nope", hdri={"path": "/x.hdr"},
+    _, back = portrait_u8(tmp_path)  # any readable pixels will do as the background
+    session.send(id=1, op="relight", key="nope", background=back,
                  output={"dir": str(tmp_path)})
     reply = session.reply(1)
     assert reply["code"] == "bad_input" and "send the portrait again" in reply["message"]
@@ -302,6 +303,19 @@ def test_pipeline_errors_keep_their_code(session, tmp_path):
     session.send(id=2, op="prepare", portrait=descriptor)
     reply = session.reply(2)
     assert reply["code"] == "bad_input" and "empty" in reply["message"]
+
+
+def test_a_fully_transparent_background_is_refused_before_the_portrait_is_prepared(
+        session, tmp_path):
+    _, descriptor = portrait_u8(tmp_path)
+    clear = np.zeros((4, 6, 4), np.uint8)
+    back = write_raw(tmp_path / "clear.raw", clear, dtype="u8", encoding="srgb",
+                     channel_order="RGBA")
+    session.send(id=1, op="relight", portrait=descriptor, background=back,
+                 output={"dir": str(tmp_path)})
+    reply = session.reply(1)
+    assert reply["code"] == "bad_input" and "fully transparent" in reply["message"], reply
+    assert worker_fakes.Relighter.prepared_count == 0
 
 
 def test_cancel_a_long_prepare(session, tmp_path):
