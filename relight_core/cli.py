@@ -93,36 +93,71 @@ def write_layers(outdir: Path, layers) -> list[str]:
     return sorted(writes)
 
 
-def _run(args) -> int:
-    from . import io
-    from .pipeline import Relighter, RelightError, Settings
+def _settings(args):
+    """The run's pipeline settings from its arguments, each range checked."""
+    from .pipeline import Settings
 
-    started = time.perf_counter()
-    settings = Settings(rotate_deg=args.rotate, strength=args.strength,
-                        shininess=args.shininess, keep_original=args.keep_original,
-                        max_size=args.max_size, edge_refine=not args.no_edge_refine,
-                        max_megapixels=args.max_megapixels)
     _check_range("--strength", args.strength, 0.0, 100.0)
     _check_range("--shininess", args.shininess, 0.0, 1.0)
     _check_range("--keep-original", args.keep_original, 0.0, 1.0)
     _check_range("--max-size", args.max_size, 64, 8192)
-    read_start = time.perf_counter()
-    read_notes: list[str] = []
-    portrait = io.read_image(args.portrait, args.max_megapixels, read_notes)
-    background = io.read_image(args.background, args.max_megapixels, read_notes)
-    hdri = io.read_panorama(args.hdri, args.max_megapixels) if args.hdri else None
-    selection = io.read_mask(args.selection, args.max_megapixels) if args.selection else None
-    read_seconds = time.perf_counter() - read_start
+    return Settings(rotate_deg=args.rotate, strength=args.strength, shininess=args.shininess,
+                    keep_original=args.keep_original, max_size=args.max_size,
+                    edge_refine=not args.no_edge_refine, max_megapixels=args.max_megapixels)
+
+
+def _read_inputs(args) -> dict:
+    """Portrait, background, panorama and selection read from their files (linear light),
+    with what reading them noted (a colour profile, an orientation)."""
+    from . import io
+
+    notes: list[str] = []
+    limit = args.max_megapixels
+    return {
+        "portrait": io.read_image(args.portrait, limit, notes),
+        "background": io.read_image(args.background, limit, notes),
+        "hdri": io.read_panorama(args.hdri, limit) if args.hdri else None,
+        "selection": io.read_mask(args.selection, limit) if args.selection else None,
+        "notes": notes,
+    }
+
+
+def _relit(args, inputs: dict, settings):
+    """Prepare and relight, with a progress bar → (relighter, layers); a pipeline error
+    becomes a one-line failure naming the file."""
+    from .pipeline import Relighter, RelightError
 
     bar, progress = _progress_bar(not args.json and not args.quiet)
     try:
-        relighter = Relighter(portrait, settings, progress=progress, selection=selection)
-        layers = relighter.relight(background, hdri=hdri)
+        relighter = Relighter(inputs["portrait"], settings, progress=progress,
+                              selection=inputs["selection"])
+        return relighter, relighter.relight(inputs["background"], hdri=inputs["hdri"])
     except RelightError as error:
         raise _Failure(2 if error.code in ("bad_input", "no_person") else 1,
                        _name_file(error.message, args)) from None
     finally:
         bar.close()
+
+
+def _sizes(inputs: dict, relighter, layers) -> dict:
+    """Widths and heights of the inputs, the output and the working size; the person's box."""
+    def size(array) -> list[int]:
+        return [array.shape[1], array.shape[0]]
+
+    box = relighter.box
+    return {"portrait": size(inputs["portrait"]), "background": size(inputs["background"]),
+            "output": size(layers.alpha), "working": relighter.work_shape[::-1],
+            # x0, y0, x1, y1 of the person's box the stages worked on (None: the whole)
+            "person_box": None if box is None else [box[1], box[0], box[3], box[2]]}
+
+
+def _run(args) -> int:
+    started = time.perf_counter()
+    settings = _settings(args)
+    read_start = time.perf_counter()
+    inputs = _read_inputs(args)
+    read_seconds = time.perf_counter() - read_start
+    relighter, layers = _relit(args, inputs, settings)
 
     write_start = time.perf_counter()
     outdir = Path(args.outdir)
@@ -130,23 +165,16 @@ def _run(args) -> int:
     timings = {"read": round(read_seconds, 4), **layers.timings,
                "write": round(time.perf_counter() - write_start, 4)}
     timings["total"] = round(time.perf_counter() - started, 4)
-    height, width = layers.alpha.shape
     result = {
         "portrait": str(args.portrait), "background": str(args.background),
         "hdri": str(args.hdri) if args.hdri else None,
         "selection": str(args.selection) if args.selection else None,
-        "sizes": {"portrait": [portrait.shape[1], portrait.shape[0]],
-                  "background": [background.shape[1], background.shape[0]],
-                  "output": [width, height],
-                  "working": [relighter.work_shape[1], relighter.work_shape[0]],
-                  # x0, y0, x1, y1 of the person's box the stages worked on (None: the whole)
-                  "person_box": None if relighter.box is None else [
-                      relighter.box[1], relighter.box[0], relighter.box[3], relighter.box[2]]},
+        "sizes": _sizes(inputs, relighter, layers),
         "faces": layers.faces,
         "settings": vars(settings),
         "timings_s": timings,
         "light": layers.light,
-        "warnings": read_notes + layers.warnings,
+        "warnings": inputs["notes"] + layers.warnings,
         "files": files + ["result.json"],
     }
     text = json.dumps(result, indent=1)
