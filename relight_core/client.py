@@ -294,13 +294,19 @@ class WorkerClient:
         self._next_id = 0
         self._stdin_lock = threading.Lock()
         self.hello: dict[str, Any] | None = None
+        self._start(command, worker_env(env, config))
+        self.hello = self._greeting(start_timeout)
+
+    def _start(self, command: list[str], env: dict[str, str]) -> None:
+        """Start the worker process (``self.process``) and read its stdout and stderr on two
+        threads."""
         try:
             self.process = subprocess.Popen(
                 command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=worker_env(env, config),
+                env=env,
                 creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
         except OSError as exc:
@@ -310,6 +316,9 @@ class WorkerClient:
             ) from exc
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _greeting(self, start_timeout: float) -> dict[str, Any]:
+        """The worker's hello, checked: it came in time and speaks our protocol."""
         hello = self._next_message(start_timeout)
         if hello is None:
             raise self._fail(
@@ -324,7 +333,7 @@ class WorkerClient:
                 f"the worker speaks protocol {hello.get('protocol')}, this plug-in {PROTOCOL}; "
                 "reinstall Relight so both match",
             )
-        self.hello = hello
+        return hello
 
     # -- process plumbing
     def _read_stdout(self) -> None:
