@@ -427,20 +427,26 @@ class Worker:
         digest.update(json.dumps(fields, sort_keys=True).encode())
         return digest.hexdigest()[:20]
 
-    def _prepared(self, job: Job, settings: Any) -> tuple[str, Any, bool]:
-        """The cached Relighter for the request's portrait, preparing it on a miss."""
-        request = job.params
+    def _checked_key(self, request: dict[str, Any], settings: Any) -> str:
+        """The request's portrait key; bad_input when neither the portrait nor a prepared
+        one with that key is there (the worker restarted: the host sends it again)."""
         for what in ("selection", "portrait_mask"):
             if what in request and "portrait" not in request:
                 raise ProtocolFault("bad_input", f"{what}: it needs its portrait in the same "
                                     "request")
         key = self._portrait_key(request, settings)
+        if key not in self._cache and "portrait" not in request:
+            raise ProtocolFault("bad_input", f"no prepared portrait with key {key}; "
+                                "send the portrait again")
+        return key
+
+    def _prepared(self, job: Job, settings: Any) -> tuple[str, Any, bool]:
+        """The cached Relighter for the request's portrait, preparing it on a miss."""
+        request = job.params
+        key = self._checked_key(request, settings)
         if key in self._cache:
             self._cache.move_to_end(key)
             return key, self._cache[key], True
-        if "portrait" not in request:
-            raise ProtocolFault("bad_input", f"no prepared portrait with key {key}; "
-                                "send the portrait again")
         portrait = read_pixel_file(request["portrait"], "portrait")
         limit = getattr(settings, "max_megapixels", None)
         megapixels = portrait.shape[0] * portrait.shape[1] / 1e6
@@ -503,7 +509,9 @@ class Worker:
         preview = request.get("preview_size")
         if preview is not None and not (isinstance(preview, int) and preview > 0):
             raise ProtocolFault("bad_input", "preview_size must be a positive integer")
-        background, hdri = self._light_source(request)  # a wrong layer is told before prepare
+        if "portrait" not in request:  # a prepared one, by key: forgotten is told first
+            self._checked_key(request, settings)
+        background, hdri = self._light_source(request)  # a wrong layer before the slow prepare
         key, relighter, cached = self._prepared(job, settings)
         report = self._progress(job)
         report("relight", 0.0, "relighting")

@@ -90,6 +90,7 @@ def job_cases(python: str, models_dir: Path) -> list[dict]:
         {"name": "no_person", "kind": "no_person"},
         {"name": "too_large", "kind": "too_large"},
         {"name": "no_background", "kind": "no_background"},
+        {"name": "clear_background", "kind": "clear_background"},
         {"name": "face_down", "kind": "face_down"},
         {"name": "worker_missing", "kind": "plain",
          "config": {"python": "/nonexistent/relight-venv/bin/python",
@@ -342,6 +343,7 @@ def test_a_layer_mask_on_the_portrait_is_its_matte(gimp_run):
     ("no_person", ["No person"]),
     ("too_large", ["megapixels", "100"]),
     ("no_background", ["background"]),
+    ("clear_background", ["background", "fully transparent"]),
     ("selection_misses", ["selection", "Select"]),
     ("worker_missing", ["install"]),
 ])

@@ -293,6 +293,7 @@ def test_a_portrait_without_a_findable_face_is_relit_and_the_user_told_why(krita
 
 @pytest.mark.parametrize(("name", "words"), [
     ("empty_layer", "empty"),
+    ("clear_background", "background layer is empty"),
     ("no_person", "person"),
     ("worker_missing", "install"),
     ("grey", "RGB"),

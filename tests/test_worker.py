@@ -283,8 +283,7 @@ def test_the_portrait_layers_mask_multiplies_its_alpha(session, tmp_path):
 
 
 def test_unknown_key_without_portrait_is_bad_input(session, tmp_path):
-    _, back = portrait_u8(tmp_path)  # any readable pixels will do as the background
-    session.send(id=1, op="relight", key="nope", background=back,
+    session.send(id=1, op="relight", key="nope", hdri={"path": "/x.hdr"},
                  output={"dir": str(tmp_path)})
     reply = session.reply(1)
     assert reply["code"] == "bad_input" and "send the portrait again" in reply["message"]

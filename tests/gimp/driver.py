@@ -204,6 +204,12 @@ def bad_case(case):
         image.insert_layer(target, None, 0)
     elif kind == "no_background":
         image.remove_layer(background)
+    elif kind == "clear_background":  # an empty layer picked as the background by mistake
+        clear = Gimp.Layer.new(image, "Clear", portrait.get_width(), portrait.get_height(),
+                               Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+        image.insert_layer(clear, None, 2)
+        clear.fill(Gimp.FillType.TRANSPARENT)
+        arguments["background-layer"] = clear
     elif kind == "selection_misses":  # a selection in the canvas's padding, off the portrait
         pad_x, pad_y = JOB["pad"]
         image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, pad_x // 2, pad_y // 2)

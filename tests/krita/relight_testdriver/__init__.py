@@ -157,6 +157,7 @@ class Driver:
         self.steps = [self.build_document, self.find_docker, self.case_cancel, self.case_action_u8,
                       self.case_undo_redo, self.case_preview, self.case_docker_u16,
                       self.case_docker_f16, self.case_docker_f32, self.case_empty_layer,
+                      self.case_clear_background,
                       self.case_no_person, self.case_worker_missing, self.case_hdri,
                       self.case_face_down, self.case_selection, self.case_layer_mask,
                       self.case_grey, self.save]
@@ -406,6 +407,9 @@ class Driver:
 
     def case_empty_layer(self):
         self.bad_case("empty_layer", self.empty, self.background)
+
+    def case_clear_background(self):  # the empty layer picked as the background
+        self.bad_case("clear_background", self.portrait, self.empty)
 
     def case_no_person(self):
         self.bad_case("no_person", self.background, self.portrait)
