@@ -113,6 +113,37 @@ def _release_free_memory() -> None:
 
 _MALLOC_TRIM = None
 LARGE_IMAGE_PIXELS = 4_000_000
+# Peak memory of prepare + relight grows with the portrait's pixels: 3.4 / 6.3 / 12.1 GB at
+# 24 / 48 / 96 MP (`bench/bench_pipeline.py --cases 24mp,48mp,96mp`), 0.12 GB per megapixel
+# over a 0.5 GB process, with the portrait already in memory when this is checked:
+MEMORY_GB_PER_MEGAPIXEL = 0.125
+MEMORY_HEADROOM = 0.9  # of the memory the system says is available
+
+
+def available_memory_gb() -> float | None:
+    """The memory the system can give without swapping (Linux's MemAvailable), in GB; None
+    where it cannot be read (other systems: no check)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1e6  # kB → GB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(height: int, width: int) -> None:
+    """Refuse a portrait whose relighting would not fit in the memory available (bad_input):
+    past it the system swaps for minutes or kills a process (the worker, or the host)."""
+    megapixels = height * width / 1e6
+    needed = MEMORY_GB_PER_MEGAPIXEL * megapixels
+    available = available_memory_gb()
+    if available is None or needed <= MEMORY_HEADROOM * available:
+        return
+    raise RelightError("bad_input", f"portrait: {width}×{height} ({megapixels:.0f} MP) needs "
+                                    f"about {needed:.1f} GB of memory and {available:.1f} GB "
+                                    "are free; scale the image down or close other programs")
 
 
 def _normalize_in_bands(normals: np.ndarray, rows: int = 256) -> None:
@@ -335,6 +366,7 @@ class Relighter:
                  progress: Progress | None = None, selection: np.ndarray | None = None):
         self.settings = settings or Settings()
         self.portrait = validate_image(portrait_linear, "portrait", self.settings.max_megapixels)
+        check_memory(*self.portrait.shape[:2])
         self.selection = (None if selection is None else
                           validate_selection(selection, self.portrait.shape[:2]))
         self.progress = progress

@@ -1,5 +1,6 @@
 """relight_core.pipeline end to end on a real portrait (small, for speed)."""
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -201,3 +202,29 @@ def test_a_selection_takes_one_of_two_people():
         Relighter(both, selection=np.zeros_like(selection))
     with pytest.raises(RelightError, match="must cover the portrait"):
         Relighter(both, selection=selection[:, 1:])
+
+
+def test_a_portrait_the_free_memory_cannot_hold_is_refused_at_once(monkeypatch):
+    """Past the memory available the system swaps for minutes or kills a process (the worker,
+    or the host): the portrait is refused before any work, with the sizes in the message."""
+    from relight_core import pipeline
+
+    monkeypatch.setattr(pipeline, "available_memory_gb", lambda: 4.0)
+    pipeline.check_memory(4000, 6000)  # 24 MP: 3.0 GB ≤ 0.9 × 4
+    with pytest.raises(RelightError) as raised:
+        pipeline.check_memory(6000, 8000)  # 48 MP: 6.0 GB
+    assert raised.value.code == "bad_input"
+    assert "8000×6000" in str(raised.value) and "4.0 GB" in str(raised.value)
+    monkeypatch.setattr(pipeline, "available_memory_gb", lambda: 0.01)
+    with pytest.raises(RelightError):
+        Relighter(np.zeros((1000, 1000, 3), np.float32))
+    monkeypatch.setattr(pipeline, "available_memory_gb", lambda: None)  # unknown: no check
+    pipeline.check_memory(6000, 8000)
+
+
+def test_available_memory_is_read_on_linux():
+    from relight_core import pipeline
+
+    available = pipeline.available_memory_gb()
+    if sys.platform.startswith("linux"):
+        assert available is not None and 0.1 < available < 10_000
