@@ -460,14 +460,16 @@ class Worker:
         selection = (read_mask_file(request["selection"], "selection", portrait.shape[:2])
                      if "selection" in request else None)
         engine = self.engine()
+        # room first: a prepared 12 MP portrait holds ~1.5 GB, and the oldest would go after
+        # this one is prepared anyway (the memory check and the peak see it gone)
+        while len(self._cache) >= self._cache_size:
+            self._cache.popitem(last=False)
         relighter = engine.Relighter(portrait, settings, progress=self._progress(job),
                                      selection=selection)
         relighter.prepare()
         if job.cancel.is_set():
             raise Cancelled()
         self._cache[key] = relighter
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return key, relighter, False
 
     @staticmethod

@@ -317,6 +317,28 @@ def test_a_fully_transparent_background_is_refused_before_the_portrait_is_prepar
     assert worker_fakes.Relighter.prepared_count == 0
 
 
+def test_the_oldest_prepared_portrait_makes_room_before_a_new_one_is_prepared(session,
+                                                                            tmp_path):
+    """Cache of 2: a third portrait drops the first before it is prepared, so no more than two
+    (each GBs at 12 MP) are ever held at once; the first must then be sent again."""
+    before = worker_fakes.Relighter.most_alive = worker_fakes.Relighter.alive
+    keys = []
+    for index in range(3):
+        pixels = np.full((4, 6, 4), 40 * (index + 1), np.uint8)
+        pixels[..., 3] = 255
+        descriptor = write_raw(tmp_path / f"portrait{index}.raw", pixels, dtype="u8",
+                               encoding="srgb", channel_order="RGBA")
+        session.send(id=index, op="prepare", portrait=descriptor)
+        reply = session.reply(index)
+        assert reply["type"] == "result" and reply["cached"] is False, reply
+        keys.append(reply["key"])
+    assert worker_fakes.Relighter.alive - before == 2
+    assert worker_fakes.Relighter.most_alive - before == 2  # never three at once
+    session.send(id="old", op="relight", key=keys[0], hdri={"path": "/x.hdr"},
+                 output={"dir": str(tmp_path)})
+    assert "send the portrait again" in session.reply("old")["message"]
+
+
 def test_cancel_a_long_prepare(session, tmp_path):
     worker_fakes.Relighter.prepare_seconds = 30.0
     _, descriptor = portrait_u8(tmp_path)

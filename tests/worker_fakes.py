@@ -23,12 +23,19 @@ class Relighter:
 
     prepare_seconds = 0.0  # tests raise it to make prepare long enough to cancel
     prepared_count = 0
+    alive = 0  # how many exist now, and the most at once: what the worker's cache holds
+    most_alive = 0
 
     def __init__(self, portrait_linear, settings, progress=None, selection=None):
+        type(self).alive += 1
+        type(self).most_alive = max(type(self).most_alive, type(self).alive)
         self.portrait = np.asarray(portrait_linear, np.float32)
         self.selection = selection
         self.settings = settings
         self.progress = progress or (lambda stage, fraction: None)
+
+    def __del__(self):
+        type(self).alive -= 1
 
     def prepare(self) -> None:
         steps = 20
