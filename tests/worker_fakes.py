@@ -9,6 +9,7 @@ the real pipeline.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -23,19 +24,24 @@ class Relighter:
 
     prepare_seconds = 0.0  # tests raise it to make prepare long enough to cancel
     prepared_count = 0
-    alive = 0  # how many exist now, and the most at once: what the worker's cache holds
+    # every instance made (weakly) and, from index ``since`` on, the most alive at once: what
+    # the worker's cache holds while it prepares
+    made: list = []
+    since = 0
     most_alive = 0
 
     def __init__(self, portrait_linear, settings, progress=None, selection=None):
-        type(self).alive += 1
-        type(self).most_alive = max(type(self).most_alive, type(self).alive)
+        cls = type(self)
+        cls.made.append(weakref.ref(self))
+        cls.most_alive = max(cls.most_alive, cls.alive())
         self.portrait = np.asarray(portrait_linear, np.float32)
         self.selection = selection
         self.settings = settings
         self.progress = progress or (lambda stage, fraction: None)
 
-    def __del__(self):
-        type(self).alive -= 1
+    @classmethod
+    def alive(cls) -> int:
+        return sum(ref() is not None for ref in cls.made[cls.since:])
 
     def prepare(self) -> None:
         steps = 20
