@@ -33,7 +33,8 @@ BLUR_PER_FACE_WIDTH = 0.03
 # (column, geometry constant, value that switches the rule off)
 VARIANTS = (("as shipped", None, None),
             ("notches kept", "ENVELOPE_SIGMA", 0.0),
-            ("touching = cut", "FRAME_CUT_RUN", 0.0))
+            ("touching = cut", "FRAME_CUT_RUN", 0.0),
+            ("depth ≤ distance", "DEPTH_OVERSHOOT", 1.0))
 
 
 def fine_variation_deg(normals: np.ndarray, where: np.ndarray, sigma: float) -> float:

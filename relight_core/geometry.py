@@ -53,6 +53,7 @@ MAX_SLOPE = 4.0                # steepest slope (height px per px, 76°) taken f
 THICKNESS_LEVELS = 16           # radii (1 px to the cap, geometric) of the local-thickness map
 THICKNESS_SMOOTH_FRACTION = 0.02  # blur of the local thickness, fraction of the long side
 DEPTH_BLUR = 0.5                # distance to the edge blurred by σ = this × that distance
+DEPTH_OVERSHOOT = 2.0           # the blurred distance may reach this × the distance itself
 HEIGHT_SMOOTH_FRACTION = 0.01
 HEAD_RADIUS_PER_FACE_WIDTH = 0.6
 FRAME_CUT_RUN = 0.3             # on the frame's edge over ≥ this × the head's radius: cut there
@@ -167,7 +168,8 @@ def _with_gaps_filled(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 def _depth_blurred(distance: np.ndarray, max_sigma: float) -> np.ndarray:
     """Distance to the silhouette edge (H, W) float32 px → the same, each pixel blurred by
-    σ = DEPTH_BLUR × its own distance (at most ``max_sigma``), never above the distance.
+    σ = DEPTH_BLUR × its own distance (at most ``max_sigma``), at most ``DEPTH_OVERSHOOT`` ×
+    the distance.
 
     A gap between two clumps of hair is edge too, and the plain distance carries it inward
     as a valley as deep as the rim profile reaches (a radial streak of shading, a sunburst on
@@ -176,6 +178,11 @@ def _depth_blurred(distance: np.ndarray, max_sigma: float) -> np.ndarray:
     blurs at σ = 1, 2, 4, … px, each pixel between the two levels around its own σ, at half
     size (a σ ≥ 1 px blur of a 1-Lipschitz field loses nothing there; 1 MP: 85 → 13 ms)
     except within 2/DEPTH_BLUR px of the edge, where σ < 2 and the distance is kept.
+
+    Past a notch too wide for the envelope to fill, the blur lifts the distance above the
+    distance to the notch's tip. Held at or below that (until the nineteenth session), every
+    notch down the side of loose hair ran inward as a horizontal band of shading; the bound
+    only keeps the rim a slope where the outline bends inward sharply.
     """
     height, width = distance.shape
     half = cv2.resize(distance, (max(1, width // 2), max(1, height // 2)),
@@ -193,8 +200,10 @@ def _depth_blurred(distance: np.ndarray, max_sigma: float) -> np.ndarray:
     deeper = wanted > below_sigma
     blurred[deeper] = below[deeper]
     full = cv2.resize(blurred * 2.0, (width, height), interpolation=cv2.INTER_LINEAR)
-    near_edge = distance < 2.0 / DEPTH_BLUR
-    return np.where(near_edge, distance, np.minimum(full, distance)).astype(np.float32)
+    near = 2.0 / DEPTH_BLUR
+    # continuous with the near-edge band, so the rim has no step where the bound starts
+    bound = distance + (DEPTH_OVERSHOOT - 1.0) * np.maximum(distance - near, 0.0)
+    return np.where(distance < near, distance, np.minimum(full, bound)).astype(np.float32)
 
 
 def _smooth_local_thickness(distance: np.ndarray, mask: np.ndarray, max_radius_px: float,

@@ -122,6 +122,20 @@ def test_wavy_outline_of_hair_does_not_band_the_rim():
     assert np.degrees(np.arccos(np.clip(turned, -1, 1))).mean() < 3.0
 
 
+def test_notches_too_wide_to_fill_do_not_band_the_side_inward():
+    """A body's side bitten by a comb of notches (16 px tall, 40 px deep, every 60 px: hair
+    ragged beyond what the envelope fills). Past the notches' ends the normals' vertical
+    component stays level along the side (the depth held at or below the distance to each
+    notch's tip carried every notch inward as a band: std 0.045; bounded at twice it, 0.005)."""
+    alpha = np.zeros((480, 400), np.float32)
+    alpha[:, 60:] = 1.0
+    for row in range(30, 480, 60):
+        alpha[row:row + 16, 60:100] = 0.0
+    normals = geometry.normals_from_height(geometry.inflate_silhouette(alpha, 120))
+    past_notches = normals[60:420, 120:160, 1]  # 20–60 px past the notches' ends
+    assert past_notches.std() < 0.015
+
+
 def test_crown_touching_the_frame_is_round_but_a_cut_torso_stays_flat():
     """A head whose crown touches the frame's top edge over 34 px is round there, as if the
     frame were not there (continued past the frame, its plateau ran up to the touching point:
