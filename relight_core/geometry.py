@@ -201,8 +201,8 @@ def _depth_blurred(distance: np.ndarray, max_sigma: float) -> np.ndarray:
     blurred[deeper] = below[deeper]
     full = cv2.resize(blurred * 2.0, (width, height), interpolation=cv2.INTER_LINEAR)
     near = 2.0 / DEPTH_BLUR
-    # continuous with the near-edge band, so the rim has no step where the bound starts
-    bound = distance + (DEPTH_OVERSHOOT - 1.0) * np.maximum(distance - near, 0.0)
+    # starts at the distance itself where the near-edge band ends: the rim has no step there
+    bound = distance + (DEPTH_OVERSHOOT - 1.0) * (distance - near)
     return np.where(distance < near, distance, np.minimum(full, bound)).astype(np.float32)
 
 
