@@ -10,7 +10,13 @@ face's mirrored pairs, in natural-log units (0.69 = one side twice as bright as 
 * ``photo``: the matted foreground, the original light included;
 * ``albedo``: the albedo as shipped (the fitted original light divided out whole);
 * ``partial``: the fitted light divided out only partly, its variation raised to the power 0.6
-  (the pipeline's rule until the fourteenth session), for comparison.
+  (the pipeline's rule until the fourteenth session), for comparison;
+* ``grey light``: the albedo divided by the grey shading alone, without the light's change of
+  colour across the face (``albedo.light_tint``; the pipeline's rule until the twentieth
+  session).
+
+The same is taken of the log chromaticity (|Δ log r/g| + |Δ log b/g|): the light's colour
+seldom is the same on both sides of a face (a warm window, a cool fill), its reflectance is.
 
 Lower is more even. The measure shares the albedo stage's own assumption (uniform skin), so it
 is a check of how much of the fitted light reaches the albedo and of where the fit misses
@@ -68,12 +74,21 @@ def mirror_pairs(mesh: np.ndarray) -> list[tuple[int, int]]:
     return [(int(i), int(partner[i])) for i in index if mutual[i] and partner[i] > i]
 
 
+def log_features(rgb: np.ndarray, chroma: bool) -> np.ndarray:
+    """(H, W, 3) linear → log luminance (H, W, 1), or log chromaticity (log r/g, log b/g)."""
+    logs = np.log(np.maximum(rgb, 1e-4))
+    if chroma:
+        return np.stack([logs[..., 0] - logs[..., 1], logs[..., 2] - logs[..., 1]], axis=-1)
+    return np.log(np.maximum(albedo.luminance(rgb), 1e-4))[..., None]
+
+
 def asymmetry(rgb: np.ndarray, mesh: np.ndarray, skin: np.ndarray,
-              pairs: list[tuple[int, int]]) -> tuple[float, int]:
-    """Median |log L(p) − log L(mirror p)| over the pairs on skin → (median, pairs used)."""
+              pairs: list[tuple[int, int]], chroma: bool = False) -> tuple[float, int]:
+    """Median |log L(p) − log L(mirror p)| over the pairs on skin (or the summed |Δ| of the log
+    chromaticity) → (median, pairs used)."""
     height, width = skin.shape
     side = 2 * max(2, round(PATCH_PER_FACE_WIDTH * np.ptp(mesh[:, 0]))) + 1
-    log_luminance = cv2.blur(np.log(np.maximum(albedo.luminance(rgb), 1e-4)), (side, side))
+    features = cv2.blur(log_features(rgb, chroma), (side, side)).reshape(height, width, -1)
     on_skin = cv2.blur(skin.astype(np.float32), (side, side)) >= 0.99
     points = np.round(mesh[:, :2]).astype(int)
     differences = []
@@ -82,7 +97,7 @@ def asymmetry(rgb: np.ndarray, mesh: np.ndarray, skin: np.ndarray,
         if not (0 <= xi < width and 0 <= yi < height and 0 <= xj < width and 0 <= yj < height):
             continue
         if on_skin[yi, xi] and on_skin[yj, xj]:
-            differences.append(abs(log_luminance[yi, xi] - log_luminance[yj, xj]))
+            differences.append(float(np.abs(features[yi, xi] - features[yj, xj]).sum()))
     return (float(np.median(differences)) if differences else float("nan")), len(differences)
 
 
@@ -102,6 +117,7 @@ def prepared(path: Path) -> dict | None:
         "photo": foreground,
         "albedo": cv2.resize(relighter.albedo, (width, height), interpolation=cv2.INTER_AREA),
         "partial": albedo.albedo_from_shading(foreground, partial_shading.astype(np.float32)),
+        "grey light": albedo.albedo_from_shading(foreground, shading),
     }
 
 
@@ -113,20 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     faces = {path.name: prepared(path) for path in portraits}
     faces = {name: face for name, face in faces.items() if face is not None}
     pairs = max((mirror_pairs(face["mesh"]) for face in faces.values()), key=len)
-    columns = ("photo", "albedo", "partial")
+    columns = ("photo", "albedo", "partial", "grey light")
     rows = []
     for name, face in faces.items():
         row = {"portrait": name}
         for column in columns:
             row[column], row["pairs"] = asymmetry(face[column], face["mesh"], face["skin"],
                                                   pairs)
+            row[f"{column} chroma"], _ = asymmetry(face[column], face["mesh"], face["skin"],
+                                                   pairs, chroma=True)
         rows.append(row)
-    means = {column: float(np.nanmean([row[column] for row in rows])) for column in columns}
-    print(f"{'portrait':52s} {'pairs':>5s} " + " ".join(f"{c:>8s}" for c in columns))
+    keys = [*columns, *(f"{column} chroma" for column in columns if column != "partial")]
+    means = {key: float(np.nanmean([row[key] for row in rows])) for key in keys}
+    print("median |Δ log| at mirrored points of the face; luminance, then chromaticity")
+    print(f"{'portrait':40s} {'pairs':>5s} " + " ".join(f"{key[:10]:>10s}" for key in keys))
     for row in rows:
-        print(f"{row['portrait'][:52]:52s} {row['pairs']:5d} "
-              + " ".join(f"{row[c]:8.3f}" for c in columns))
-    print(f"{'mean':52s} {'':5s} " + " ".join(f"{means[c]:8.3f}" for c in columns))
+        print(f"{row['portrait'][:40]:40s} {row['pairs']:5d} "
+              + " ".join(f"{row[key]:10.3f}" for key in keys))
+    print(f"{'mean':40s} {'':5s} " + " ".join(f"{means[key]:10.3f}" for key in keys))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"mirror_pairs": len(pairs), "rows": rows, "mean": means},
                                     indent=1) + "\n")

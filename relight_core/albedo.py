@@ -9,6 +9,11 @@ Contract
 ``albedo_from_shading(foreground_linear, shading) -> (H, W, 3) float32`` in [0, 1]: divides by
     the grey shading and by the light's colour (``light_colour``), then compresses specular
     glare (``compress_highlights``).
+``fit_light_tint(image_linear, normals, fit_mask) -> coefficients (4, 2) float64``
+    How the original light's chromaticity (log r/g, log b/g) varies over the normal, as order-1
+    SH, centred so that the fit mask's median pixel is neutral.
+``light_tint(normals, coefficients, weight, smooth_px) -> (H, W, 3) float32`` of luminance 1,
+    and ``remove_tint(albedo, tint, box)``, which divides it out of a region keeping luminance.
 
 Method and assumptions (each stated, none hidden)
 -------------------------------------------------
@@ -35,6 +40,15 @@ Method and assumptions (each stated, none hidden)
   scored worse on both measures that see it: the synthetic truth's end-to-end composite error
   (``bench/eval_quality.py``) and the left/right asymmetry of real faces' albedo
   (``bench/bench_albedo.py``); the numbers are in docs/results.md.
+* The light's colour changes across a face: a warm window or sun on one side, a cooler fill or
+  the sky on the other, and skin's own subsurface glow makes its shade redder. A grey shading
+  keeps that in the albedo: the photo's shaded cheek, divided by its dim shading, came out as a
+  bright pink patch that every relight then showed in the wrong place. On the face (the mesh's
+  weight), the skin's log chromaticity is fitted robustly as a linear function of the normal
+  (order-1 SH: it varies from side to side, not in detail), and that variation is divided out,
+  its luminance kept (luminance is the grey shading's), at most ``MAX_TINT`` from neutral
+  (about a third of the step from daylight to tungsten), because the fit extrapolates beyond
+  the normals the skin shows. Its mean cast is ``light_colour``'s.
 * Specular reflection is not reflectance: glare more than 3× brighter than its neighbourhood
   (a sheen, a rim where a light grazes the edge) is compressed in log luminance.
 """
@@ -64,6 +78,10 @@ CAST_DEADZONE = (-0.6, 0.35)  # warmth a portrait's own colours explain: dark sk
 CAST_REMOVED = 1.0
 MAX_CAST = 0.6  # ≈ the step from daylight to 3500 K
 MIN_CHROMA_LEVEL = 0.005  # darker pixels have no reliable chromaticity (8-bit noise)
+# the light's colour across the face: log-chromaticity over order-1 SH of the normal
+TINT_RIDGE = (0.0, 0.005, 0.005, 0.005)
+MAX_TINT = 0.2  # log-chromaticity distance from neutral (daylight → 3500 K is ≈ 0.6)
+MAX_TINT_SAMPLES = 10_000  # 8 coefficients: more pixels do not change them
 MONOCHROME_CHROMA = 0.03
 # specular glare: brighter than HIGHLIGHT_KNEE × the neighbourhood (HIGHLIGHT_NEIGHBOURHOOD of
 # the long side) is compressed with this slope in log luminance
@@ -77,11 +95,12 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb @ LUMINANCE
 
 
-def _robust_fit(basis: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Ridge + Huber IRLS solve of basis @ c ≈ target → c (9,)."""
+def _robust_fit(basis: np.ndarray, target: np.ndarray,
+                ridge_weights: tuple[float, ...] = RIDGE) -> np.ndarray:
+    """Ridge + Huber IRLS solve of basis @ c ≈ target → c (basis columns,)."""
     weights = np.ones_like(target)
     scale = max(float(np.mean(target ** 2)), 1e-12)
-    ridge = np.diag(RIDGE) * scale * len(target)
+    ridge = np.diag(ridge_weights) * scale * len(target)
     coefficients = np.zeros(basis.shape[1])
     for _ in range(IRLS_ITERATIONS):
         weighted = basis * weights[:, None]
@@ -127,22 +146,34 @@ def original_shading(normals: np.ndarray, coefficients: np.ndarray,
     normal map divides out only the broad original light, a conservative de-lighting.
     """
     full_shape = normals.shape[:2]
-    if smooth_px > 2:
-        # the blurred normals are smooth: evaluate at a size where the blur is 2 px, upsample
-        factor = smooth_px / 2.0
-        small = (max(1, round(full_shape[1] / factor)), max(1, round(full_shape[0] / factor)))
-        normals = cv2.resize(normals.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-        smooth_px = 2.0
-    if smooth_px > 0:
-        normals = cv2.GaussianBlur(normals.astype(np.float32), (0, 0), smooth_px)
-        normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
-    shading = sh_basis(normals.astype(np.float32)) @ coefficients.astype(np.float32)
+    normals = _smoothed_normals(normals, smooth_px)
+    shading = sh_basis(normals) @ coefficients.astype(np.float32)
     floor = SHADING_FLOOR_FRACTION * shading_reference(coefficients)
     shading = np.maximum(shading, floor).astype(np.float32)
-    if shading.shape != full_shape:
-        shading = cv2.resize(shading, (full_shape[1], full_shape[0]),
-                             interpolation=cv2.INTER_LINEAR)
-    return shading
+    return _resized(shading, full_shape)
+
+
+def _smoothed_normals(normals: np.ndarray, smooth_px: float) -> np.ndarray:
+    """Normals (H, W, 3) blurred by ``smooth_px``, float32, renormalised; smaller than (H, W)
+    when the blur exceeds 2 px (smooth normals need no more samples: upsample what is made of
+    them with :func:`_resized`)."""
+    normals = normals.astype(np.float32, copy=False)
+    if smooth_px > 2:
+        factor = smooth_px / 2.0
+        small = (max(1, round(normals.shape[1] / factor)),
+                 max(1, round(normals.shape[0] / factor)))
+        normals = cv2.resize(normals, small, interpolation=cv2.INTER_AREA)
+        smooth_px = 2.0
+    if smooth_px > 0:
+        normals = cv2.GaussianBlur(normals, (0, 0), smooth_px)
+        normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
+    return normals
+
+
+def _resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if image.shape[:2] == tuple(shape):
+        return image
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def shading_reference(coefficients: np.ndarray) -> float:
@@ -182,6 +213,75 @@ def light_colour(foreground_linear: np.ndarray) -> np.ndarray:
     log_rg, log_bg = excess * WARM_LOCUS
     colour = np.exp(np.array([log_rg, 0.0, log_bg]))
     return (colour / float(colour @ LUMINANCE)).astype(np.float32)
+
+
+def _log_chromaticity(rgb: np.ndarray) -> np.ndarray:
+    """Linear RGB (..., 3), positive → (log r/g, log b/g) (..., 2)."""
+    logs = np.log(rgb)
+    return np.stack([logs[..., 0] - logs[..., 1], logs[..., 2] - logs[..., 1]], axis=-1)
+
+
+def fit_light_tint(image_linear: np.ndarray, normals: np.ndarray,
+                   fit_mask: np.ndarray) -> np.ndarray:
+    """How the original light's colour varies over the normal → coefficients (4, 2) float64.
+
+    The log chromaticity of the masked pixels (skin) is fitted robustly against the order-1 SH
+    of their normals; the fit is centred so its median over those pixels is 0 (neutral: the
+    light's mean colour is :func:`light_colour`'s). Zero where the pixels are too few, too
+    dark, or grey (a monochrome photo has no tint).
+    """
+    no_tint = np.zeros((4, 2))
+    selected = np.flatnonzero(fit_mask.reshape(-1))
+    if selected.size > 2 * MAX_TINT_SAMPLES:  # twice: some are too dark to count
+        selected = np.random.default_rng(0).choice(selected, 2 * MAX_TINT_SAMPLES,
+                                                   replace=False)
+    pixels = image_linear.reshape(-1, 3)[selected]
+    reliable = np.min(pixels, axis=1) > MIN_CHROMA_LEVEL
+    selected, pixels = selected[reliable], pixels[reliable]
+    if selected.size < 32:
+        return no_tint
+    chroma = _log_chromaticity(pixels.astype(np.float64))
+    if np.percentile(np.abs(chroma).max(axis=1), 90) < MONOCHROME_CHROMA:
+        return no_tint
+    basis = sh_basis(normals.reshape(-1, 3)[selected].astype(np.float64))[:, :4]
+    coefficients = np.stack([_robust_fit(basis, chroma[:, channel], TINT_RIDGE)
+                             for channel in range(2)], axis=1)
+    centre = np.median(basis @ coefficients, axis=0)
+    coefficients[0] -= centre / basis[0, 0]  # the constant band: Y00 everywhere
+    return coefficients
+
+
+def light_tint(normals: np.ndarray, coefficients: np.ndarray, weight: np.ndarray,
+               smooth_px: float = 0.0) -> np.ndarray:
+    """Normals (H, W, 3) + :func:`fit_light_tint`'s coefficients → the light's colour relative
+    to its mean, (H, W, 3) float32 of luminance 1; at most ``MAX_TINT`` from neutral and scaled
+    (in log terms) by ``weight`` (H, W) in [0, 1]: 0 is neutral. The normals are smoothed as
+    :func:`original_shading` smooths them."""
+    full_shape = normals.shape[:2]
+    normals = _smoothed_normals(normals, smooth_px)
+    chroma = sh_basis(normals)[..., :4] @ coefficients.astype(np.float32)
+    distance = np.linalg.norm(chroma, axis=-1, keepdims=True)
+    chroma *= np.minimum(1.0, MAX_TINT / np.maximum(distance, 1e-9))
+    chroma = _resized(chroma, full_shape) * weight[..., None].astype(np.float32)
+    tint = np.exp(np.stack([chroma[..., 0], np.zeros(full_shape, np.float32), chroma[..., 1]],
+                           axis=-1))
+    return (tint / (tint @ LUMINANCE)[..., None]).astype(np.float32)
+
+
+def remove_tint(albedo: np.ndarray, tint: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """Divide ``tint`` (h, w, 3), the light's colour over ``box`` = (x, y, w, h) of ``albedo``
+    (H, W, 3) float32, out of that region in place, keeping each pixel's luminance and the
+    albedo ≤ 1."""
+    x, y, width, height = box
+    region = albedo[y:y + height, x:x + width]
+    if region.size == 0:
+        return
+    tint = _resized(tint, region.shape[:2])
+    before = luminance(region)
+    region /= tint
+    region *= (before / np.maximum(luminance(region), 1e-8))[..., None]
+    peak = np.maximum(np.maximum(region[..., 0], region[..., 1]), region[..., 2])
+    region /= np.maximum(peak, 1.0)[..., None]  # as albedo_from_shading: hue kept
 
 
 def compress_highlights(albedo: np.ndarray, in_place: bool = False) -> np.ndarray:

@@ -534,12 +534,34 @@ class Relighter:
             self.original_shading = cv2.resize(shading_work, (width, height),
                                                interpolation=cv2.INTER_LINEAR)
         self.albedo = albedo_stage.albedo_from_shading(self.foreground, self.original_shading)
+        self._remove_light_tint(foreground_work, smooth)
         skin = _resize(self.geometry.face_weight, height, width)
         self._sized[(height, width)] = {
             "alpha": self.alpha, "foreground": self.foreground, "albedo": self.albedo,
             "original_shading": self.original_shading,
             "specular_texture": specular_texture(self.albedo, self.alpha, skin),
         }
+
+    def _remove_light_tint(self, foreground_work: np.ndarray, smooth_px: float) -> None:
+        """On the face, divide the original light's change of colour across the normals out
+        of ``albedo`` (albedo.fit_light_tint): only inside the face mesh's box, where its
+        weight is not 0."""
+        weight = self.geometry.face_weight
+        rows, cols = np.nonzero(weight > 0)
+        if rows.size == 0:
+            return
+        coefficients = albedo_stage.fit_light_tint(foreground_work, self.geometry.normals,
+                                                   self.geometry.skin)
+        if not coefficients.any():
+            return
+        top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        tint = albedo_stage.light_tint(self.geometry.normals, coefficients, weight, smooth_px)
+        height, width = self.person_shape
+        work_h, work_w = self.work_shape
+        x0, x1 = int(left * width / work_w), math.ceil(right * width / work_w)
+        y0, y1 = int(top * height / work_h), math.ceil(bottom * height / work_h)
+        albedo_stage.remove_tint(self.albedo, tint[top:bottom, left:right],
+                                 (x0, y0, x1 - x0, y1 - y0))
 
     def prepare(self) -> None:
         """detect → matting → geometry → albedo, once per portrait."""

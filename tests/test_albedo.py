@@ -68,6 +68,19 @@ def test_portrait_albedo_removes_the_window_light_and_keeps_detail():
     high_albedo = log_albedo - cv2.GaussianBlur(log_albedo, (0, 0), 2)
     correlation = np.corrcoef(high_image[skin], high_albedo[skin])[0, 1]
     assert correlation > 0.95
+    # the window's side and the shaded side differ in colour too (the shade is redder): on
+    # the face, the light's change of colour across the normals is divided out
+    tint = albedo.light_tint(geo.normals, albedo.fit_light_tint(image, geo.normals, skin),
+                             geo.face_weight)
+    untinted = result.copy()
+    albedo.remove_tint(untinted, tint, (0, 0, skin.shape[1], skin.shape[0]))
+
+    def side_difference(rgb: np.ndarray) -> float:
+        logs = np.log(np.maximum(rgb, 1e-4))
+        redness = logs[..., 0] - logs[..., 1]
+        return abs(float(np.median(redness[left]) - np.median(redness[right])))
+
+    assert side_difference(untinted) < 0.6 * side_difference(result)
 
 
 def _face_like_subject(size: int = 161) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,3 +147,58 @@ def test_specular_glare_is_compressed_and_texture_kept():
     # away from the glare, texture (pores, freckles) comes out as without any glare
     without = albedo.albedo_from_shading(matte_only, plain) @ albedo.LUMINANCE
     assert np.abs(lum[skin] / without[skin] - 1).max() < 0.02
+
+
+def _two_coloured_lights(size: int = 161):
+    """A textured skin-coloured sphere lit by a warm light from the right and a cool one from
+    the left → (image, true albedo, normals, inside)."""
+    _, _, normals, inside = _sphere(size)
+    rng = np.random.default_rng(5)
+    texture = np.clip(0.45 + 0.05 * rng.standard_normal((size, size, 1)), 0.3, 0.6)
+    true_albedo = (texture * np.array([1.0, 0.7, 0.55])).astype(np.float32)
+    warm, cool = np.array([1.3, 1.0, 0.7]), np.array([0.7, 0.9, 1.4])
+    facing_right = np.clip(normals[..., :1], 0, None)
+    facing_left = np.clip(-normals[..., :1], 0, None)
+    light = 0.4 + facing_right * warm + facing_left * cool
+    return (true_albedo * light).astype(np.float32), true_albedo, normals, inside
+
+
+def _chroma_spread(rgb: np.ndarray, mask: np.ndarray) -> float:
+    logs = np.log(rgb[mask])
+    return float(np.std(logs[:, 0] - logs[:, 2]))
+
+
+def test_the_lights_change_of_colour_across_a_face_is_divided_out_keeping_luminance():
+    image, true_albedo, normals, inside = _two_coloured_lights()
+    coefficients = albedo.fit_original_shading(image, normals, inside)
+    grey = albedo.albedo_from_shading(image, albedo.original_shading(normals, coefficients))
+    tint_fit = albedo.fit_light_tint(image, normals, inside)
+    weight = inside.astype(np.float32)
+    tint = albedo.light_tint(normals, tint_fit, weight)
+    assert np.allclose(tint @ albedo.LUMINANCE, 1.0, atol=1e-4)
+    # the warm side's tint is redder than the cool side's
+    size = inside.shape[1]
+    assert tint[80, size - 30, 0] > tint[80, 30, 0] and tint[80, size - 30, 2] < tint[80, 30, 2]
+    result = grey.copy()
+    albedo.remove_tint(result, tint, (0, 0, size, size))
+    assert np.allclose(albedo.luminance(result)[inside], albedo.luminance(grey)[inside],
+                       rtol=1e-3, atol=1e-5)
+    assert result.max() <= 1.0
+    truth_spread = _chroma_spread(true_albedo, inside)
+    # the grey de-lighting keeps the two lights' colours (0.32); the tint takes most out (0.10)
+    assert truth_spread < 0.01 and _chroma_spread(grey, inside) > 0.2
+    assert _chroma_spread(result, inside) < 0.6 * _chroma_spread(grey, inside)
+
+
+def test_light_tint_is_bounded_neutral_without_weight_and_absent_in_grey_photos():
+    image, _, normals, inside = _two_coloured_lights()
+    tint_fit = albedo.fit_light_tint(image, normals, inside)
+    tint = albedo.light_tint(normals, tint_fit, inside.astype(np.float32))
+    logs = np.log(tint[inside])
+    distance = np.hypot(logs[:, 0] - logs[:, 1], logs[:, 2] - logs[:, 1])
+    assert distance.max() <= albedo.MAX_TINT + 1e-4
+    assert np.allclose(albedo.light_tint(normals, tint_fit, np.zeros_like(inside, np.float32)),
+                       1.0, atol=1e-6)
+    grey = np.repeat(albedo.luminance(image)[..., None], 3, axis=-1)
+    assert not albedo.fit_light_tint(grey, normals, inside).any()
+    assert not albedo.fit_light_tint(image, normals, np.zeros_like(inside)).any()
