@@ -59,6 +59,7 @@ import cv2
 import numpy as np
 
 from .envmap import sh_basis
+from .io import resize_linear
 
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
 # band-2 terms are the least constrained by a face's half-sphere of normals
@@ -150,13 +151,13 @@ def original_shading(normals: np.ndarray, coefficients: np.ndarray,
     shading = sh_basis(normals) @ coefficients.astype(np.float32)
     floor = SHADING_FLOOR_FRACTION * shading_reference(coefficients)
     shading = np.maximum(shading, floor).astype(np.float32)
-    return _resized(shading, full_shape)
+    return resize_linear(shading, full_shape[1], full_shape[0])
 
 
 def _smoothed_normals(normals: np.ndarray, smooth_px: float) -> np.ndarray:
     """Normals (H, W, 3) blurred by ``smooth_px``, float32, renormalised; smaller than (H, W)
     when the blur exceeds 2 px (smooth normals need no more samples: upsample what is made of
-    them with :func:`_resized`)."""
+    them)."""
     normals = normals.astype(np.float32, copy=False)
     if smooth_px > 2:
         factor = smooth_px / 2.0
@@ -170,16 +171,21 @@ def _smoothed_normals(normals: np.ndarray, smooth_px: float) -> np.ndarray:
     return normals
 
 
-def _resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if image.shape[:2] == tuple(shape):
-        return image
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
 def shading_reference(coefficients: np.ndarray) -> float:
     """Shading of the fitted light on a surface facing the camera (n = +z), at least the mean."""
     frontal = float(sh_basis(np.array([0.0, 0.0, 1.0])) @ coefficients)
     return max(frontal, 0.282095 * float(coefficients[0]), 1e-6)
+
+
+def _log_chromaticity(rgb: np.ndarray) -> np.ndarray:
+    """Linear RGB (..., 3), positive → (log r/g, log b/g) (..., 2)."""
+    logs = np.log(rgb)
+    return np.stack([logs[..., 0] - logs[..., 1], logs[..., 2] - logs[..., 1]], axis=-1)
+
+
+def _is_monochrome(chroma: np.ndarray) -> bool:
+    """Log chromaticities (N, 2) of a black-and-white (or toned-grey) photo's pixels?"""
+    return bool(np.percentile(np.abs(chroma).max(axis=1), 90) < MONOCHROME_CHROMA)
 
 
 def light_colour(foreground_linear: np.ndarray) -> np.ndarray:
@@ -201,9 +207,8 @@ def light_colour(foreground_linear: np.ndarray) -> np.ndarray:
     white = np.ones(3, np.float32)
     if lit.shape[0] < 32:
         return white
-    logs = np.log(lit.astype(np.float64))
-    chroma = np.stack([logs[:, 0] - logs[:, 1], logs[:, 2] - logs[:, 1]], axis=1)
-    if np.percentile(np.abs(chroma).max(axis=1), 90) < MONOCHROME_CHROMA:
+    chroma = _log_chromaticity(lit.astype(np.float64))
+    if _is_monochrome(chroma):
         return white  # a black-and-white (or toned-grey) photo stays grey
     deviation = np.median(chroma, axis=0) - NEUTRAL_PORTRAIT_CHROMA
     warmth = float(deviation @ WARM_LOCUS)
@@ -213,12 +218,6 @@ def light_colour(foreground_linear: np.ndarray) -> np.ndarray:
     log_rg, log_bg = excess * WARM_LOCUS
     colour = np.exp(np.array([log_rg, 0.0, log_bg]))
     return (colour / float(colour @ LUMINANCE)).astype(np.float32)
-
-
-def _log_chromaticity(rgb: np.ndarray) -> np.ndarray:
-    """Linear RGB (..., 3), positive → (log r/g, log b/g) (..., 2)."""
-    logs = np.log(rgb)
-    return np.stack([logs[..., 0] - logs[..., 1], logs[..., 2] - logs[..., 1]], axis=-1)
 
 
 def fit_light_tint(image_linear: np.ndarray, normals: np.ndarray,
@@ -241,7 +240,7 @@ def fit_light_tint(image_linear: np.ndarray, normals: np.ndarray,
     if selected.size < 32:
         return no_tint
     chroma = _log_chromaticity(pixels.astype(np.float64))
-    if np.percentile(np.abs(chroma).max(axis=1), 90) < MONOCHROME_CHROMA:
+    if _is_monochrome(chroma):
         return no_tint
     basis = sh_basis(normals.reshape(-1, 3)[selected].astype(np.float64))[:, :4]
     coefficients = np.stack([_robust_fit(basis, chroma[:, channel], TINT_RIDGE)
@@ -262,7 +261,8 @@ def light_tint(normals: np.ndarray, coefficients: np.ndarray, weight: np.ndarray
     chroma = sh_basis(normals)[..., :4] @ coefficients.astype(np.float32)
     distance = np.linalg.norm(chroma, axis=-1, keepdims=True)
     chroma *= np.minimum(1.0, MAX_TINT / np.maximum(distance, 1e-9))
-    chroma = _resized(chroma, full_shape) * weight[..., None].astype(np.float32)
+    chroma = resize_linear(chroma, full_shape[1], full_shape[0])
+    chroma *= weight[..., None].astype(np.float32)
     tint = np.exp(np.stack([chroma[..., 0], np.zeros(full_shape, np.float32), chroma[..., 1]],
                            axis=-1))
     return (tint / (tint @ LUMINANCE)[..., None]).astype(np.float32)
@@ -276,7 +276,7 @@ def remove_tint(albedo: np.ndarray, tint: np.ndarray, box: tuple[int, int, int, 
     region = albedo[y:y + height, x:x + width]
     if region.size == 0:
         return
-    tint = _resized(tint, region.shape[:2])
+    tint = resize_linear(tint, region.shape[1], region.shape[0])
     before = luminance(region)
     region /= tint
     region *= (before / np.maximum(luminance(region), 1e-8))[..., None]
