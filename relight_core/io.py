@@ -8,7 +8,8 @@ Contract
   image with an embedded colour profile other than sRGB (Display P3, Adobe RGB, a CMYK press
   profile) is converted to sRGB first (Pillow's LittleCMS, relative colorimetric), so its
   colours are what a colour-managed viewer shows; 16-bit and float files are taken as they
-  are (a 16-bit file's unapplied profile is named in ``notes``).
+  are (a 16-bit file's unapplied profile is named in ``notes``). Float pixels come out finite
+  and ≥ 0 (``finite_pixels``: +∞, a half float's overflow, stays the brightest light).
 * ``read_mask(path) -> (H, W) float32`` in [0, 1]: a selection mask's code values (white = 1),
   no transfer curve.
 * ``read_panorama(path) -> (h, 2h, 3) float32`` linear, equirectangular. ``.hdr`` (OpenCV) and
@@ -64,6 +65,32 @@ def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
         np.float32
     )
+
+
+HALF_FLOAT_MAX = 65504.0  # the largest finite half float: what +∞ in pixels is at least
+
+
+def finite_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Float pixels (H, W) or (H, W, C) → float32, finite and ≥ 0 (a copy unless they were).
+
+    NaN, −∞ and negative values become 0 (no light). +∞ is a value too bright for the number
+    type it was stored in (a sun in a half-float EXR or layer overflows past 65504), so it
+    becomes its channel's largest finite value, at least that lower bound: the light stays the
+    brightest thing in the picture instead of turning into a black hole read as shade.
+    """
+    out = np.asarray(pixels, dtype=np.float32)
+    if np.isfinite(out).all():
+        return out if out.min() >= 0.0 else np.maximum(out, 0.0)
+    out = out.copy()
+    channels = out[..., None] if out.ndim == 2 else out
+    for channel in range(channels.shape[-1]):
+        values = channels[..., channel]  # a view into ``out``
+        too_bright = np.isposinf(values)
+        values[~np.isfinite(values)] = 0.0
+        if too_bright.any():
+            values[too_bright] = max(HALF_FLOAT_MAX, float(values.max()))
+    np.maximum(out, 0.0, out=out)
+    return out
 
 
 # Lookup tables: a power function over 12 MP × 3 costs ~1 s, a table lookup ~50 ms.
@@ -247,8 +274,7 @@ def _to_linear_float(pixels: np.ndarray, path: Path) -> np.ndarray:
             colour = np.concatenate([colour, alpha], axis=2)
         return colour
     if np.issubdtype(pixels.dtype, np.floating):
-        out = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        np.maximum(out, 0.0, out=out)
+        out = finite_pixels(pixels)  # the decoder's own array: clipping alpha in place is safe
         if out.shape[2] == 4:
             np.clip(out[..., 3], 0.0, 1.0, out=out[..., 3])
         return out

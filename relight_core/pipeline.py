@@ -175,10 +175,7 @@ def validate_image(image: np.ndarray, what: str, max_megapixels: float) -> np.nd
     if height * width / 1e6 > max_megapixels:
         raise RelightError("bad_input", f"{what}: {width}×{height} is over the "
                                         f"{max_megapixels:g} MP limit")
-    image = image.astype(np.float32, copy=False)
-    if np.isfinite(image).all() and image.min() >= 0.0:
-        return image  # no copy: a 12 MP portrait is 144 MB per copy
-    return np.maximum(np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    return io.finite_pixels(image)  # no copy when it is clean: 12 MP is 144 MB per copy
 
 
 def validate_selection(selection: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:

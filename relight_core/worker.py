@@ -134,7 +134,9 @@ def read_pixel_file(descriptor: Any, what: str) -> Any:
     elif descriptor["dtype"] == "u16":
         pixels = pixels.astype(np.float32) / 65535.0
     else:
-        pixels = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        from relight_core.io import finite_pixels
+
+        pixels = finite_pixels(pixels)
     if descriptor["channel_order"] == "BGRA":
         pixels = pixels[..., [2, 1, 0, 3]]
     if descriptor["encoding"] == "srgb" and descriptor["channel_order"] != "Y":

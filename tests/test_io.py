@@ -107,6 +107,41 @@ def test_hdr_and_exr_panoramas(tmp_path):
     np.testing.assert_array_equal(io.read_panorama(exr), pano)
 
 
+def test_pixels_out_of_range_become_finite_light_and_an_overflowed_sun_stays_brightest():
+    pixels = np.array([[[np.nan, -np.inf, 0.5], [np.inf, -2.0, 70000.0]]], np.float32)
+    clean = io.finite_pixels(pixels)
+    assert np.isfinite(clean).all() and clean.min() >= 0.0
+    np.testing.assert_array_equal(clean[0, 0], [0.0, 0.0, 0.5])
+    # +inf is more than a half float holds: at least 65504, and at least the channel's peak
+    assert clean[0, 1, 0] == io.HALF_FLOAT_MAX and clean[0, 1, 2] == 70000.0
+    ordinary = np.full((2, 2, 3), 0.25, np.float32)
+    assert io.finite_pixels(ordinary) is ordinary  # clean pixels are not copied
+
+
+def test_a_half_float_exr_whose_sun_overflowed_keeps_its_sun(tmp_path):
+    """Written as half floats, a sun brighter than 65504 is +inf in the file; read as 0 it was
+    a black hole, and the panorama's light pointed away from the sun."""
+    import OpenEXR
+
+    from relight_core import envmap, lighting
+
+    height = 64
+    pano = np.full((height, 2 * height, 3), 0.5, np.float32)
+    rows = np.s_[height // 2 - 12: height // 2 - 9]
+    cols = np.s_[3 * height // 2 - 2: 3 * height // 2 + 1]
+    pano[rows, cols] = 1e5  # 30–40° up, 90° to the right (+x)
+    with np.errstate(over="ignore"):
+        half = pano.astype(np.float16)
+    assert np.isinf(half).any()
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with OpenEXR.File(header, {"RGB": half}) as exr:
+        exr.write(str(tmp_path / "sun.exr"))
+    read = io.read_panorama(tmp_path / "sun.exr")
+    assert np.isfinite(read).all() and read[rows, cols].min() >= io.HALF_FLOAT_MAX
+    direction = envmap.dominant_direction(lighting.environment_from_hdri(read).sh)
+    assert direction[0] > 0.8
+
+
 def test_writers_round_trip(tmp_path):
     linear = io.read_image(PORTRAIT_RGB)
     alpha = np.linspace(0, 1, linear.shape[1], dtype=np.float32)[None].repeat(linear.shape[0], 0)

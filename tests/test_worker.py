@@ -455,6 +455,18 @@ def test_write_pixel_file_formats(tmp_path):
     np.testing.assert_allclose(back[0, 0], [0.0, 0.5, 1.0, 0.25], atol=1e-4)
 
 
+def test_a_half_float_layer_with_overflowed_or_undefined_pixels_is_read_as_finite_light(tmp_path):
+    """A host's float16 layer: +inf (a sun past 65504) stays the brightest light, NaN is 0."""
+    path = tmp_path / "h.raw"
+    np.array([[[np.inf, 1.0, np.nan], [0.5, 0.25, -1.0]]], np.float16).tofile(path)
+    descriptor = {"path": str(path), "width": 2, "height": 1, "channels": 3, "dtype": "f16",
+                  "encoding": "linear", "channel_order": "RGB"}
+    back = worker_module.read_pixel_file(descriptor, "background")
+    assert back[0, 0, 0] >= 65504.0
+    np.testing.assert_array_equal(back[0, 0, 1:], [1.0, 0.0])
+    np.testing.assert_array_equal(back[0, 1], [0.5, 0.25, 0.0])
+
+
 def test_serve_on_plain_streams_stops_at_end_of_input():
     out = io.StringIO()
     worker = worker_module.Worker(io.BytesIO(b'{"id":1,"op":"ping"}\n\n'), out,
