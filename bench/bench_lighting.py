@@ -17,6 +17,9 @@ A check against tuning to the 13 shared views: ``--render-views DIR`` renders 50
 (other yaws, pitches and fields of view, fixed seed) of the same shared panoramas with the
 shared data's own tools (``../shared/data/tools/pano.py``), in the same format, and
 ``--data DIR`` scores them (about a minute to render, mostly decoding the 8k gain map).
+
+``--hdr`` estimates from each view rendered again unclipped from its panorama, at the photo's
+exposure (an HDR background: an EXR plate, a float layer), instead of from its 8-bit photo.
 """
 
 from __future__ import annotations
@@ -91,6 +94,39 @@ def load_case(meta_path: Path):
     image = np.asarray(Image.open(meta_path.parent / meta["background"]).convert("RGB"))
     truth = np.array(meta["sh_radiance_camera_frame_rgb_exposed"], np.float64)
     return meta_path.stem, image, truth
+
+
+def load_panorama(source: str, cache: dict) -> np.ndarray:
+    """A view's source panorama (relative to the shared data folder, or absolute), area-averaged
+    to at most 2k wide as ``render_views`` renders from it; loaded once per run."""
+    if source not in cache:
+        tools = shared_tools()
+        panorama = tools.load_pano(str(DATA.parent / source))
+        factor = panorama.shape[1] // 2048
+        if factor > 1:  # area-average an 8k panorama to 2k: views are 384 px wide
+            h, w = (s - s % factor for s in panorama.shape[:2])
+            panorama = panorama[:h, :w].reshape(h // factor, factor, w // factor, factor,
+                                                3).mean(axis=(1, 3))
+        cache[source] = panorama
+    return cache[source]
+
+
+def hdr_view(meta: dict, image_shape: tuple[int, ...], truth: np.ndarray,
+             cache: dict) -> np.ndarray:
+    """The case's view rendered again from its panorama, unclipped (an HDR photo: an EXR
+    plate, a float layer), at the photo's exposure: the shared backgrounds record it; for views
+    from ``render_views`` it is the truth's L00 over the panorama's own in that frame."""
+    tools = shared_tools()
+    panorama = load_panorama(meta["source_panorama"], cache)
+    camera = meta["camera"]
+    yaw, pitch = camera["yaw_deg"], camera["pitch_deg"]
+    view = tools.render_perspective(panorama, yaw, pitch, camera["hfov_deg"],
+                                    image_shape[1], image_shape[0], ss=2)
+    exposure = meta.get("exposure")
+    if exposure is None:
+        sh = tools.pano_sh(panorama, tools.rot_cam_to_world(yaw, pitch).T)
+        exposure = float(truth[0] @ envmap.LUMINANCE) / float(sh[0] @ envmap.LUMINANCE)
+    return (view * exposure).astype(np.float32)
 
 
 def uniform_estimate(linear: np.ndarray) -> np.ndarray:
@@ -170,12 +206,7 @@ def render_views(out: Path, per_panorama: int = 5, seed: int = 7,
     rng = np.random.default_rng(seed)
     normals, inside = sphere_normals(128)
     for tag, source in panoramas or PANORAMAS:
-        panorama = tools.load_pano(str(DATA.parent / source))
-        factor = panorama.shape[1] // 2048
-        if factor > 1:  # area-average an 8k panorama to 2k: views are 384 px wide
-            h, w = (s - s % factor for s in panorama.shape[:2])
-            panorama = panorama[:h, :w].reshape(h // factor, factor, w // factor, factor,
-                                                3).mean(axis=(1, 3))
+        panorama = load_panorama(source, {})
         for k in range(per_panorama):
             yaw = k * 360 / per_panorama + 25 + rng.uniform(-10, 10)
             pitch = rng.uniform(5, 25) if tag == "qwantani" else rng.uniform(-2, 12)
@@ -221,12 +252,16 @@ def _mean_row(name: str, rows: list[dict]) -> dict:
             "directional": True}
 
 
-def evaluate(data: Path, baseline_only: bool = False):
-    """Score every <name>.json in ``data``: (rows, mean row, baseline mean row, picture rows)."""
-    rows, picture, baseline = [], [], []
+def evaluate(data: Path, baseline_only: bool = False, hdr: bool = False):
+    """Score every <name>.json in ``data``: (rows, mean row, baseline mean row, picture rows).
+    ``hdr``: estimate from each view rendered again unclipped (``hdr_view``), not its 8-bit
+    photo."""
+    rows, picture, baseline, panoramas = [], [], [], {}
     for meta_path in sorted(data.glob("*.json")):
         name, image, truth = load_case(meta_path)
         linear = srgb8_to_linear(image)
+        if hdr:
+            linear = hdr_view(json.loads(meta_path.read_text()), image.shape, truth, panoramas)
         start = time.perf_counter()
         sh_est = uniform_estimate(linear) if baseline_only else lighting.estimate_environment(
             linear).sh
@@ -262,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                         "percentile of luminance at 0.85) instead of 0.18 / geometric mean")
     parser.add_argument("--exposure-stops", type=float, default=0.0, metavar="S",
                         help="--render-views: then expose S stops brighter (negative: darker)")
+    parser.add_argument("--hdr", action="store_true",
+                        help="estimate from each view rendered again unclipped from its "
+                        "panorama (an HDR photo) instead of its 8-bit photo; implies --no-doc")
     parser.add_argument("--views", type=Path, metavar="DIR", nargs="+", default=[],
                         help="also score the views rendered into each DIR; their means go in "
                         "the doc")
@@ -275,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                      args.exposure_percentile, args.exposure_stops)
         return 0
     data = args.data
-    if data.resolve() != DATA.resolve():
+    if data.resolve() != DATA.resolve() or args.hdr:
         args.no_doc = True
-    rows, mean, base, picture = evaluate(data, args.baseline)
+    rows, mean, base, picture = evaluate(data, args.baseline, args.hdr)
     if not rows:
         print(f"no backgrounds found under {data}", file=sys.stderr)
         return 1
@@ -285,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     view_means, per_panorama = [], []
     for folder in args.views:
-        view_rows, view_mean, view_base, _ = evaluate(folder, args.baseline)
+        view_rows, view_mean, view_base, _ = evaluate(folder, args.baseline, args.hdr)
         if not view_rows:
             print(f"no views found under {folder}", file=sys.stderr)
             return 1

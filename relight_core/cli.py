@@ -211,14 +211,15 @@ def _light(args) -> int:
     from . import io, lighting
 
     path = Path(args.background)
-    if path.suffix.lower() in (".hdr", ".exr"):
-        env = lighting.environment_from_hdri(io.read_panorama(path, args.max_megapixels))
-    else:
-        notes: list[str] = []
-        env = lighting.estimate_environment(
-            io.read_image(path, args.max_megapixels, notes)[..., :3])
-        for note in notes:
-            print(f"warning: {note}", file=sys.stderr)
+    notes: list[str] = []
+    pixels = io.read_image(path, args.max_megapixels, notes)[..., :3]
+    height, width = pixels.shape[:2]
+    if path.suffix.lower() in (".exr", *io.RADIANCE_SUFFIXES) and width == 2 * height:
+        env = lighting.environment_from_hdri(pixels)  # an HDR panorama: no estimate needed
+    else:  # a photo, HDR ones (an EXR plate) included
+        env = lighting.estimate_environment(pixels)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     report = lighting.environment_report(env)
     if args.save_panorama:
         _save_panorama(Path(args.save_panorama), env.pano)
@@ -340,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     light = commands.add_parser("light", help="estimate the light of a background photo")
-    light.add_argument("background", help="background photo, or an .hdr/.exr panorama")
+    light.add_argument("background", help="background photo (an .hdr/.exr one too), or an "
+                       ".hdr/.exr equirectangular panorama (width = 2 × height)")
     light.add_argument("--json", action="store_true")
     light.add_argument("--save-panorama", metavar="PATH", help="write the environment (.hdr/.exr/"
                                                                 ".tif/.png)")

@@ -332,7 +332,8 @@ def _read_exr(path: Path, max_megapixels: float) -> np.ndarray:
 def read_image(path: str | os.PathLike,
                max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
                notes: list[str] | None = None) -> np.ndarray:
-    """Read PNG/JPEG/TIFF/WebP/EXR (8/16-bit or float, ±alpha) → (H, W, 3|4) float32 linear.
+    """Read PNG/JPEG/TIFF/WebP/EXR/HDR (8/16-bit or float, ±alpha) → (H, W, 3|4) float32
+    linear.
 
     The size limit is checked from the header, before any pixel is decoded. ``notes``, when
     given, gets one line for what the reader could not do that changes the colours (a colour
@@ -342,7 +343,23 @@ def read_image(path: str | os.PathLike,
     _open_checked(path)
     if path.suffix.lower() == ".exr":
         return _read_exr(path, max_megapixels)
+    if path.suffix.lower() in RADIANCE_SUFFIXES:
+        return _read_radiance(path, max_megapixels)
     return _to_linear_float(_decode_file(path, max_megapixels, notes), path)
+
+
+RADIANCE_SUFFIXES = (".hdr", ".pic")
+
+
+def _read_radiance(path: Path, max_megapixels: float) -> np.ndarray:
+    """Radiance RGBE (.hdr, OpenCV) → (H, W, 3) float32 linear."""
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise _fail(path, "not a readable Radiance HDR file")
+    _check_size(path, pixels.shape[1], pixels.shape[0], max_megapixels)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    return _to_linear_float(np.ascontiguousarray(pixels[..., 2::-1]), path)
 
 
 def _decode_file(path: Path, max_megapixels: float, notes: list[str] | None,
@@ -414,17 +431,7 @@ def read_panorama(
 ) -> np.ndarray:
     """Read an equirectangular panorama (.hdr, .exr, or any image) → (h, 2h, 3) float32 linear."""
     path = Path(path)
-    _open_checked(path)
-    if path.suffix.lower() in (".hdr", ".pic"):
-        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if pixels is None:
-            raise _fail(path, "not a readable Radiance HDR panorama")
-        _check_size(path, pixels.shape[1], pixels.shape[0], max_megapixels)
-        if pixels.ndim == 2:
-            pixels = np.repeat(pixels[..., None], 3, axis=2)
-        pano = _to_linear_float(np.ascontiguousarray(pixels[..., 2::-1]), path)
-    else:
-        pano = read_image(path, max_megapixels)[..., :3]
+    pano = read_image(path, max_megapixels)[..., :3]
     height, width = pano.shape[:2]
     if width != 2 * height:
         raise _fail(

@@ -3,8 +3,9 @@
 Contract
 --------
 ``estimate_environment(background_linear)``: H×W×3 float32 **linear** photo (as the host stores
-it: exposed, clipped at 1) → :class:`Environment` in the photo's linear units (a white Lambertian
-wall lit like the scene would appear at the photo's exposure: shading = E(n)/π).
+it: exposed, clipped at 1; or HDR, unclipped, in any units) → :class:`Environment` in the
+photo's linear units (a white Lambertian wall lit like the scene would appear at the photo's
+exposure: shading = E(n)/π).
 
 ``environment_from_hdri(pano)``: h×2h×3 float32 linear panorama (pano.py convention) → the same,
 without estimation (units are the panorama's own).
@@ -14,6 +15,10 @@ camera); the panorama is stored in that frame too (its centre column looks along
 
 How the estimate is made (each step a physical assumption, no per-file knowledge)
 -----------------------------------------------------------------------------------
+0. *As a camera records it*: every rule below reads the photo as a camera metering it to
+   mid-grey takes it, so a photo exposed far darker, and an HDR photo (an EXR plate, a float
+   layer: brighter than 1.5 somewhere) in whatever units, are first brought to that exposure
+   and clipped at 1; the estimate is scaled back to the photo's units at the end.
 1. *Wrap* (Khan et al. 2006): the photo is mapped onto the front hemisphere by angle, stretched
    beyond its assumed field of view; the unseen back hemisphere is the mirror image of the front
    (what is behind the photographer resembles what is in front); above and below the frame the
@@ -67,7 +72,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from relight_core import envmap
+from relight_core import envmap, io
 
 PANO_HEIGHT = 128  # rows of Environment.pano (2 × 1.4° pixels: enough for Phong n = 64 lookups)
 
@@ -137,6 +142,9 @@ class EstimatorParams:
     min_colour_elevation_deg: float = 5.0  # a sun's elevation read from the frame assumes a
                                      # level camera (± a few degrees) and extinction grows
                                      # steeply near the horizon: colour it at least this high
+    hdr_min_peak: float = 1.5        # a photo brighter than this somewhere is HDR (scene-
+                                     # referred); a float layer's processing overshoots stay
+                                     # below it
     min_sky_pixels: int = 32         # clear-sky pixels needed to fit the CIE clear sky ...
     max_sky_fit_error: float = 0.05  # ... and the fit's log variance to trust (a clear sky)
     sky_fit_margin: float = 0.85     # ... and at most this × the variance left by a sun
@@ -329,10 +337,11 @@ def environment_from_hdri(pano: np.ndarray, rotate_deg: float = 0.0) -> Environm
     pano = np.asarray(pano, np.float32)
     if pano.ndim != 3 or pano.shape[2] < 3 or abs(pano.shape[1] - 2 * pano.shape[0]) > 1:
         raise ValueError(f"an HDR panorama must be h×2h (equirectangular), got {pano.shape[:2]}")
-    pano = np.nan_to_num(np.clip(pano[..., :3], 0.0, None), posinf=0.0)
+    pano = io.finite_pixels(pano[..., :3])  # an overflowed sun stays the brightest light
     if pano.shape[1] != 2 * pano.shape[0]:
         pano = cv2.resize(pano, (2 * pano.shape[0], pano.shape[0]), interpolation=cv2.INTER_AREA)
-    small = envmap.downsample_pano(pano, PANO_HEIGHT)
+    # its own copy: a small panorama would otherwise be the caller's array, shared by the result
+    small = envmap.downsample_pano(pano, PANO_HEIGHT).copy()
     ambient, direction, irradiance, size_deg = _find_compact_source(small)
     env = _assemble(ambient, direction, irradiance, size_deg, "hdri", [], full_pano=small)
     return rotated(env, rotate_deg)
@@ -496,17 +505,34 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
     return (weight * sharp + (1 - weight) * blurred).astype(np.float32)
 
 
-def _as_metered(photo: np.ndarray, params: EstimatorParams) -> tuple[np.ndarray, float]:
-    """(photo, gain): a photo far darker than a camera metering to mid-grey would take it
-    (exposed for its highlights: a studio, a sky kept from clipping) is first brought to that
-    exposure and clipped, because every rule below reads a photo as such a camera takes it.
-    What the darker exposure shows beyond that (how bright the unclipped lamps really are) is
-    given up; the gain scales the estimate back to the photo's units."""
-    log_mean = float(np.mean(np.log(envmap.luminance(photo) + 1e-4)))
-    gain = params.exposure_key / math.exp(log_mean)
-    if gain <= 2.0 ** params.remeter_stops:
-        return photo, 1.0
-    return np.minimum(photo * gain, 1.0).astype(np.float32), gain
+def _as_metered(photo: np.ndarray, params: EstimatorParams
+                ) -> tuple[np.ndarray, float, bool]:
+    """(photo, gain, whether it is HDR): a photo far darker than a camera metering to
+    mid-grey would take it (exposed for its highlights: a studio, a sky kept from clipping) is
+    first brought to that exposure and clipped, because every rule below reads a photo as such
+    a camera takes it. What the darker exposure shows beyond that (how bright the unclipped
+    lamps really are) is given up; the gain scales the estimate back to the photo's units.
+
+    So is an HDR photo (an EXR plate, a float layer: brighter than ``hdr_min_peak`` somewhere,
+    which no display-referred photo is), whatever its units. Read as it was, its unclipped sun
+    and windows were taken for clipped ones and boosted again: the shared backgrounds rendered
+    unclipped lit a face 4–19× too bright with a sun in view (mean relative RMSE 1.91, against
+    0.38 for the same views recorded in 8 bits). Keeping the true values of what clips
+    (the sun's flux, the windows) does not help either, 0.39 / 0.230 scale-free against
+    0.38 / 0.216: the rules' other guesses were measured on recorded photos."""
+    luminance = envmap.luminance(photo)
+    is_hdr = float(photo.max()) > params.hdr_min_peak
+    scale = 1.0
+    median = float(np.median(luminance))
+    if is_hdr and median > 0.0:
+        # its units are arbitrary: put its median at mid-grey first, so the log-average's
+        # floor (1e-4, an 8-bit photo's black) sits where it does in a recorded photo
+        scale = params.exposure_key / median
+    log_mean = float(np.mean(np.log(luminance * scale + 1e-4)))
+    gain = scale * params.exposure_key / math.exp(log_mean)
+    if gain <= 2.0 ** params.remeter_stops and not is_hdr:
+        return photo, 1.0, False
+    return np.minimum(photo * gain, 1.0).astype(np.float32), gain, is_hdr
 
 
 def _clip_gain(photo: np.ndarray, clipped: np.ndarray, params: EstimatorParams) -> float:
@@ -1097,7 +1123,7 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
                          params: EstimatorParams | None = None) -> Environment:
     """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
     params = params or EstimatorParams()
-    photo, gain = _as_metered(_prepare_photo(background_linear), params)
+    photo, gain, is_hdr = _as_metered(_prepare_photo(background_linear), params)
     photo, sky_restored = _restore_blue_clipped_sky(photo, params)
     wrap = _Wrap.for_photo(photo, params)
     clipped, labels, areas, inside = _clipped_components(photo, params)
@@ -1135,7 +1161,10 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         ambient_pano, direction, size_deg, strength, colour = _light_outside_frame(
             photo, ambient_photo, clipped, sky, colour, wrap, params, notes, advice)
     key_irradiance = max(strength, 0.0) * colour
-    if gain != 1.0:
+    if is_hdr:
+        notes.append("HDR photo: estimated as a camera metering it to mid-grey would record "
+                     "it, then scaled back to its units")
+    elif gain != 1.0:
         notes.append(f"photo {math.log2(gain):.1f} stops darker than metered: estimated as if "
                      "metered, then scaled back")
     if sky_restored.any():

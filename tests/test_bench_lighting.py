@@ -102,3 +102,14 @@ def test_shared_backgrounds_keep_the_measured_level():
     direction = np.mean([row["direction_error_deg"] for row in rows if row["directional"]])
     assert absolute <= 0.40 and direction <= 30, (absolute, direction)
     assert scale_free <= 0.22, scale_free
+
+
+def test_the_hdr_views_are_the_8_bit_photos_unclipped():
+    """``--hdr`` must score the same views as the 8-bit photos, only unclipped: a shared
+    background's view rendered again, clipped and encoded, is its photo."""
+    meta_path = bench.DATA / "rooitou_park_towards_sun.json"  # a sun in view: peak ≫ 1
+    name, image, truth = bench.load_case(meta_path)
+    view = bench.hdr_view(json.loads(meta_path.read_text()), image.shape, truth, {})
+    assert view.max() > 100.0
+    recorded = bench.linear_to_srgb8(view).astype(np.int16)
+    assert float(np.mean(np.abs(recorded - image))) < 1.0

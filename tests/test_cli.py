@@ -69,6 +69,33 @@ def test_light_command(capsys, tmp_path):
     assert "dominant light direction" in capsys.readouterr().out
 
 
+def test_an_hdr_background_photo_is_estimated_not_refused(capsys, tmp_path, small_portrait):
+    """An EXR or Radiance .hdr background that is no 2:1 panorama is a photo (an HDR plate):
+    its light is estimated, in its own units, and `run` takes it as the background."""
+    import cv2
+    import numpy as np
+
+    from relight_core import io
+
+    linear = io.read_image(BACKGROUND)[..., :3]
+    io.write_exr_linear(tmp_path / "plate.exr", linear * 5.0)  # peak 5: unclipped, HDR
+    cv2.imwrite(str(tmp_path / "plate.hdr"), np.ascontiguousarray(linear[..., ::-1] * 5.0))
+    assert cli.main(["light", str(BACKGROUND), "--json"]) == 0
+    recorded = np.array(json.loads(capsys.readouterr().out)["sh_radiance_camera_frame_rgb"])
+    for plate in ("plate.exr", "plate.hdr"):
+        assert cli.main(["light", str(tmp_path / plate), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["source"] == "estimated"
+        assert any(note.startswith("HDR photo") for note in report["notes"])
+        luminance = np.array([0.2126, 0.7152, 0.0722])
+        level = np.array(report["sh_radiance_camera_frame_rgb"])[0] @ luminance
+        assert 4.0 < level / (recorded[0] @ luminance) < 6.0  # 5×, in the plate's units
+    out = tmp_path / "out"
+    assert cli.main(["run", str(small_portrait), str(tmp_path / "plate.hdr"), "-o", str(out),
+                     "-q"]) == 0
+    assert (out / "composite.tif").exists()
+
+
 def test_doctor_and_models_are_wired(capsys):
     code = cli.main(["doctor"])
     out = capsys.readouterr().out

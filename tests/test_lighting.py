@@ -49,10 +49,10 @@ def sunny_world(sun_dir, sun_colour=(1.0, 0.85, 0.6), height=128,
 
 
 def photograph(pano, yaw_deg=0.0, pitch_deg=0.0, hfov_deg=70.0, width=192, height=128,
-               stops_under=0.0):
+               stops_under=0.0, clip=True):
     """Pinhole view of a panorama (camera frame = world frame turned by yaw/pitch), exposed like
     the shared backgrounds (0.18 / geometric mean luminance; ``stops_under`` darker) and
-    clipped to 1. Returns (photo linear, exposure, camera-to-world rotation)."""
+    clipped to 1 (``clip``). Returns (photo linear, exposure, camera-to-world rotation)."""
     t = math.tan(math.radians(hfov_deg) / 2)
     xs = ((np.arange(width) + 0.5) / width * 2 - 1) * t
     ys = (1 - (np.arange(height) + 0.5) / height * 2) * t * height / width
@@ -65,7 +65,8 @@ def photograph(pano, yaw_deg=0.0, pitch_deg=0.0, hfov_deg=70.0, width=192, heigh
     view = envmap.sample_pano(pano, rays @ camera_to_world.T)
     exposure = 0.18 / math.exp(float(np.mean(np.log(envmap.luminance(view) + 1e-4))))
     exposure /= 2.0 ** stops_under
-    return np.clip(view * exposure, 0, 1).astype(np.float32), exposure, camera_to_world
+    exposed = np.clip(view * exposure, 0, 1 if clip else None)
+    return exposed.astype(np.float32), exposure, camera_to_world
 
 
 def irradiance_errors(sh_est, sh_true):
@@ -552,6 +553,23 @@ def test_a_photo_exposed_for_its_highlights_gives_the_metered_estimate(stops_und
     absolute, scale_free, angle = irradiance_errors(env_darker.sh * 2**stops_under, sh_metered)
     assert absolute < 0.05 and angle < 2, (absolute, angle, env_darker.notes)
     assert any("darker than metered" in note for note in env_darker.notes)
+
+
+@pytest.mark.parametrize("units", [1.0, 1000.0])
+def test_an_hdr_photo_is_estimated_as_a_metering_camera_would_record_it(units):
+    """An unclipped float view toward the sun (an EXR plate, a float layer), in any units,
+    gives the estimate of the same view recorded by a camera metering it, in its own units.
+    (Read as it was, unclipped highlights taken for clipped ones: relative error 4.7, and
+    34 in units 1000× larger.)"""
+    world = sunny_world(_sun_at(10, 20))
+    recorded = photograph(world, yaw_deg=10)[0]
+    hdr = photograph(world, yaw_deg=10, clip=False)[0] * units
+    assert hdr.max() > 100 * units  # the sun's disc, unclipped
+    env = lighting.estimate_environment(hdr)
+    sh_recorded = lighting.estimate_environment(recorded).sh
+    absolute, _, angle = irradiance_errors(env.sh / units, sh_recorded)
+    assert absolute < 0.05 and angle < 2, (absolute, angle)
+    assert any(note.startswith("HDR photo") for note in env.notes)
 
 
 def test_a_clipped_glow_takes_the_hue_of_its_fringe():
