@@ -505,6 +505,20 @@ def _wrap_photo(photo: np.ndarray, wrap: _Wrap, params: EstimatorParams,
     return (weight * sharp + (1 - weight) * blurred).astype(np.float32)
 
 
+def metering_gain(luminance: np.ndarray, exposure_key: float = 0.18,
+                  units_free: bool = False) -> float:
+    """The gain that puts a photo's log-average ``luminance`` (any shape, linear) at
+    ``exposure_key``, as a camera's auto-exposure does. ``units_free``: the photo is HDR, in
+    arbitrary units; its median is put at mid-grey first, so the log-average's floor (1e-4,
+    an 8-bit photo's black) sits where it does in a recorded photo."""
+    scale = 1.0
+    median = float(np.median(luminance))
+    if units_free and median > 0.0:
+        scale = exposure_key / median
+    log_mean = float(np.mean(np.log(luminance * scale + 1e-4)))
+    return scale * exposure_key / math.exp(log_mean)
+
+
 def _as_metered(photo: np.ndarray, params: EstimatorParams
                 ) -> tuple[np.ndarray, float, bool]:
     """(photo, gain, whether it is HDR): a photo far darker than a camera metering to
@@ -520,16 +534,8 @@ def _as_metered(photo: np.ndarray, params: EstimatorParams
     0.38 for the same views recorded in 8 bits). Keeping the true values of what clips
     (the sun's flux, the windows) does not help either, 0.39 / 0.230 scale-free against
     0.38 / 0.216: the rules' other guesses were measured on recorded photos."""
-    luminance = envmap.luminance(photo)
     is_hdr = float(photo.max()) > params.hdr_min_peak
-    scale = 1.0
-    median = float(np.median(luminance))
-    if is_hdr and median > 0.0:
-        # its units are arbitrary: put its median at mid-grey first, so the log-average's
-        # floor (1e-4, an 8-bit photo's black) sits where it does in a recorded photo
-        scale = params.exposure_key / median
-    log_mean = float(np.mean(np.log(luminance * scale + 1e-4)))
-    gain = scale * params.exposure_key / math.exp(log_mean)
+    gain = metering_gain(envmap.luminance(photo), params.exposure_key, units_free=is_hdr)
     if gain <= 2.0 ** params.remeter_stops and not is_hdr:
         return photo, 1.0, False
     return np.minimum(photo * gain, 1.0).astype(np.float32), gain, is_hdr

@@ -4,7 +4,8 @@ Contract
 --------
 ``Relighter(portrait_linear, settings=None, progress=None, selection=None)``
     ``portrait_linear``: (H, W, 3|4) float32 linear, straight; a 4th channel is an alpha the user
-    already made (respected instead of matting). ``progress(stage, fraction)`` is called with the
+    already made (respected instead of matting); HDR (values above 1) in any units is fine
+    (``hdr_portrait_gain``). ``progress(stage, fraction)`` is called with the
     stage name and the overall fraction done (0..1). ``selection``: optional (H, W) float32 in
     [0, 1], the host's selection: the person lies inside it, the unselected part (below
     ``matting.REGION_OUT``) is background, the matte is multiplied by it (a feathered selection
@@ -113,6 +114,12 @@ def _release_free_memory() -> None:
 
 _MALLOC_TRIM = None
 LARGE_IMAGE_PIXELS = 4_000_000
+# A float portrait with more than this share of its pixels above 1 is HDR (an EXR render, a
+# scene-linear layer): detection and matting read sRGB, clipped at 1, so it is first brought
+# to a photographer's exposure (``hdr_portrait_gain``; at 100× the demo's exposure the matte
+# was lost whole)
+HDR_PORTRAIT_SHARE = 0.05
+HDR_PORTRAIT_UNDER_STOPS = 2.0
 # Peak memory of prepare + relight grows with the portrait's pixels: 3.4 / 6.3 / 12.1 GB at
 # 24 / 48 / 96 MP (`bench/bench_pipeline.py --cases 24mp,48mp,96mp`), 0.12 GB per megapixel
 # over a 0.5 GB process, with the portrait already in memory when this is checked:
@@ -176,6 +183,23 @@ def validate_image(image: np.ndarray, what: str, max_megapixels: float) -> np.nd
         raise RelightError("bad_input", f"{what}: {width}×{height} is over the "
                                         f"{max_megapixels:g} MP limit")
     return io.finite_pixels(image)  # no copy when it is clean: 12 MP is 144 MB per copy
+
+
+def hdr_portrait_gain(portrait: np.ndarray) -> float:
+    """1.0, or for an HDR portrait (H, W, 3|4) float32 linear, more than HDR_PORTRAIT_SHARE of
+    its pixels above 1, the gain to an exposure that clips only that share, but at most
+    HDR_PORTRAIT_UNDER_STOPS under a metering camera's (log-average at mid-grey). Metering
+    alone clipped the demo portrait's white wall (its dark hair fills half the frame) and the
+    matte took in more of it; clipping alone would darken a person before a bright window."""
+    from . import lighting
+
+    sample = portrait[::4, ::4, :3]  # exposure needs no detail
+    peaks = sample.max(axis=2)
+    if float(np.mean(peaks > 1.0)) <= HDR_PORTRAIT_SHARE:
+        return 1.0
+    for_highlights = 1.0 / float(np.quantile(peaks, 1.0 - HDR_PORTRAIT_SHARE))
+    metered = lighting.metering_gain(sample @ envmap.LUMINANCE, units_free=True)
+    return max(for_highlights, metered / 2.0 ** HDR_PORTRAIT_UNDER_STOPS)
 
 
 def validate_selection(selection: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
@@ -364,6 +388,10 @@ class Relighter:
         self.settings = settings or Settings()
         self.portrait = validate_image(portrait_linear, "portrait", self.settings.max_megapixels)
         check_memory(*self.portrait.shape[:2])
+        self.portrait_gain = hdr_portrait_gain(self.portrait)
+        if self.portrait_gain != 1.0:
+            self.portrait = self.portrait.copy()
+            self.portrait[..., :3] *= self.portrait_gain
         self.selection = (None if selection is None else
                           validate_selection(selection, self.portrait.shape[:2]))
         self.progress = progress
@@ -690,7 +718,10 @@ class Relighter:
         shading, specular, relit = compose(arrays["albedo"], arrays["foreground"], shading,
                                            specular, arrays["original_shading"],
                                            settings.keep_original)
-        person = {"alpha": arrays["alpha"], "foreground": arrays["foreground"],
+        foreground = arrays["foreground"]
+        if self.portrait_gain != 1.0:  # back in the portrait's own units
+            foreground = foreground / self.portrait_gain
+        person = {"alpha": arrays["alpha"], "foreground": foreground,
                   "normals": normals, "albedo": arrays["albedo"], "shading": shading,
                   "specular": specular, "relit": relit}
         if self.box is None:

@@ -228,3 +228,22 @@ def test_available_memory_is_read_on_linux():
     available = pipeline.available_memory_gb()
     if sys.platform.startswith("linux"):
         assert available is not None and 0.1 < available < 10_000
+
+
+def test_an_hdr_portrait_is_cut_out_and_relit_as_the_photo_it_was_made_from(prepared, portrait):
+    """The same portrait as scene-linear floats 100× brighter (an EXR render, an HDR layer):
+    detection and matting read it at a photographer's exposure, not clipped white (the matte
+    was lost whole: mean alpha 0.02), and its foreground layer stays in its own units."""
+    from relight_core.pipeline import hdr_portrait_gain
+
+    _, layers, _ = prepared
+    hdr = portrait * 100.0
+    assert hdr_portrait_gain(portrait) == 1.0 and hdr_portrait_gain(hdr) < 0.02
+    hdr_layers = Relighter(hdr, Settings(max_size=384)).relight(io.read_image(BACKGROUND))
+    assert np.mean(np.abs(hdr_layers.alpha - layers.alpha)) < 0.01
+    person = (layers.alpha > 0.99) & (hdr_layers.alpha > 0.99)
+    ratio = hdr_layers.foreground[person].mean() / layers.foreground[person].mean()
+    assert 95.0 < ratio < 105.0
+    # relit in the background's units: the person's reflectance does not depend on them
+    relit_ratio = hdr_layers.relit[person].mean() / layers.relit[person].mean()
+    assert 0.8 < relit_ratio < 1.25
