@@ -212,12 +212,13 @@ def _light(args) -> int:
 
     path = Path(args.background)
     notes: list[str] = []
-    pixels = io.read_image(path, args.max_megapixels, notes)[..., :3]
-    height, width = pixels.shape[:2]
+    image = io.read_image(path, args.max_megapixels, notes)
+    pixels, height, width = image[..., :3], image.shape[0], image.shape[1]
     if path.suffix.lower() in (".exr", *io.RADIANCE_SUFFIXES) and width == 2 * height:
         env = lighting.environment_from_hdri(pixels)  # an HDR panorama: no estimate needed
-    else:  # a photo, HDR ones (an EXR plate) included
-        env = lighting.estimate_environment(pixels)
+    else:  # a photo, HDR ones (an EXR plate) and partly transparent ones included
+        coverage = image[..., 3] if image.shape[2] == 4 else None
+        env = lighting.estimate_environment(pixels, coverage=coverage)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     report = lighting.environment_report(env)

@@ -352,19 +352,47 @@ def environment_from_hdri(pano: np.ndarray, rotate_deg: float = 0.0) -> Environm
 _PHOTO_WIDTH = 256  # the estimate needs the photo's layout, not its detail
 
 
-def _prepare_photo(background: np.ndarray) -> np.ndarray:
+def _prepare_photo(background: np.ndarray, coverage: np.ndarray | None = None) -> np.ndarray:
+    """The photo (H, W, 3) at the estimate's size, finite, ≥ 0; where ``coverage`` (H, W) in
+    [0, 1], the layer's alpha, says it is transparent, filled from what is visible."""
     photo = np.asarray(background)
     if photo.ndim == 2:
         photo = np.repeat(photo[..., None], 3, axis=2)
     if photo.ndim != 3 or photo.shape[2] < 3 or min(photo.shape[:2]) < 2:
         raise ValueError(f"a background must be an H×W×3 image, got shape {photo.shape}")
     photo = np.ascontiguousarray(photo[..., :3], dtype=np.float32)
+    photo = np.clip(np.nan_to_num(photo, nan=0.0, posinf=1.0, neginf=0.0), 0.0, None)
+    cover = None
+    if coverage is not None and float(np.min(coverage)) < 0.999:
+        cover = np.clip(np.nan_to_num(np.asarray(coverage, np.float32)), 0.0, 1.0)
+        photo = photo * cover[..., None]  # premultiplied: hidden colours never mix in
     height, width = photo.shape[:2]
     if width > _PHOTO_WIDTH:  # shrink first: cleaning a 12-megapixel float image is slow
         size = (_PHOTO_WIDTH, max(2, round(height * _PHOTO_WIDTH / width)))
         photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
-    photo = np.nan_to_num(photo, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(photo, 0.0, None)
+        if cover is not None:
+            cover = cv2.resize(cover, size, interpolation=cv2.INTER_AREA)
+    return photo if cover is None else _filled(photo, cover)
+
+
+def _filled(premultiplied: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """A photo's transparent part (``cover`` < 1) continued from its visible part: each pixel
+    gets the covered colours around it (colour and coverage blurred together, at the smallest
+    scale that reaches enough of them), its own where covered. A transparent sky read as the
+    black it is stored as made a scene's light 75× too dim, coming from below."""
+    fill = np.zeros_like(premultiplied)
+    found = np.zeros(cover.shape, bool)
+    sigma = 1.0
+    while not found.all() and sigma < 2 * max(cover.shape):
+        blurred = cv2.GaussianBlur(premultiplied, (0, 0), sigma)
+        weight = cv2.GaussianBlur(cover, (0, 0), sigma)
+        reached = ~found & (weight > 0.05)
+        fill[reached] = blurred[reached] / weight[reached, None]
+        found |= reached
+        sigma *= 2.0
+    if not found.all():
+        fill[~found] = premultiplied.sum(axis=(0, 1)) / max(float(cover.sum()), 1e-6)
+    return (premultiplied + (1.0 - cover[..., None]) * fill).astype(np.float32)
 
 
 @dataclass
@@ -1126,10 +1154,13 @@ def _sun_in_view(photo: np.ndarray, ambient_photo: np.ndarray, key_mask: np.ndar
 
 
 def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
-                         params: EstimatorParams | None = None) -> Environment:
-    """Background photo H×W×3 float32 linear → estimated Environment in the photo's units."""
+                         params: EstimatorParams | None = None,
+                         coverage: np.ndarray | None = None) -> Environment:
+    """Background photo H×W×3 float32 linear → estimated Environment in the photo's units.
+    ``coverage``: optional (H, W) in [0, 1], the layer's alpha: the light is estimated from
+    the visible part (``_filled``)."""
     params = params or EstimatorParams()
-    photo, gain, is_hdr = _as_metered(_prepare_photo(background_linear), params)
+    photo, gain, is_hdr = _as_metered(_prepare_photo(background_linear, coverage), params)
     photo, sky_restored = _restore_blue_clipped_sky(photo, params)
     wrap = _Wrap.for_photo(photo, params)
     clipped, labels, areas, inside = _clipped_components(photo, params)
@@ -1167,6 +1198,9 @@ def estimate_environment(background_linear: np.ndarray, rotate_deg: float = 0.0,
         ambient_pano, direction, size_deg, strength, colour = _light_outside_frame(
             photo, ambient_photo, clipped, sky, colour, wrap, params, notes, advice)
     key_irradiance = max(strength, 0.0) * colour
+    if coverage is not None and float(np.min(coverage)) < 0.999:
+        notes.append(f"{float(np.mean(np.asarray(coverage) < 0.5)):.0%} of the photo is "
+                     "transparent: estimated from its visible part")
     if is_hdr:
         notes.append("HDR photo: estimated as a camera metering it to mid-grey would record "
                      "it, then scaled back to its units")

@@ -620,21 +620,28 @@ class Relighter:
     # -------------------------------------------------------------- relight (fast, often)
 
     def _environment(self, background: np.ndarray | None, hdri: np.ndarray | None,
-                     rotate_deg: float = 0.0):
+                     rotate_deg: float = 0.0, coverage: np.ndarray | None = None):
+        """(environment, light maps, notes), cached for the same light source. ``coverage``:
+        the background's alpha where it is partly transparent: its hidden colours are no
+        scene."""
         from . import lighting
 
-        key = (None if background is None else _fingerprint(background),
-               None if hdri is None else _fingerprint(hdri))
+        key = tuple(None if array is None else _fingerprint(array)
+                    for array in (background, hdri, coverage))
         if self._env_cache and self._env_cache[0] == key:
             return self._env_cache[1], self._env_cache[2], self._env_cache[3]
         notes: list[str] = []
+        if coverage is not None:
+            hidden = float(np.mean(coverage < 0.5))
+            notes.append(f"background: {hidden:.0%} of it is transparent; its light is taken "
+                         "from the visible part")
         if hdri is not None:
             env = lighting.environment_from_hdri(hdri)
             if background is not None:
-                env, note = _match_exposure(env, background, rotate_deg)
+                env, note = _match_exposure(env, background, rotate_deg, coverage=coverage)
                 notes.append(note)
         else:
-            env = lighting.estimate_environment(background)
+            env = lighting.estimate_environment(background, coverage=coverage)
         maps = LightMaps.from_environment(env)
         self._env_cache = (key, env, maps, notes)
         return env, maps, notes
@@ -755,13 +762,14 @@ class Relighter:
         """lighting → shading → composite (see the module's contract)."""
         settings = settings or self.settings
         # checked before the slow prepare: a wrong layer is told at once
-        background_linear, hdri = _validated_light(background_linear, hdri,
-                                                   settings.max_megapixels)
+        background_linear, coverage, hdri = _validated_light(background_linear, hdri,
+                                                             settings.max_megapixels)
         if not self._prepared:
             self.prepare()
 
         start = self._begin("lighting")
-        env, maps, light_notes = self._environment(background_linear, hdri, settings.rotate_deg)
+        env, maps, light_notes = self._environment(background_linear, hdri, settings.rotate_deg,
+                                                   coverage)
         if settings.rotate_deg % 360 == 0:  # once the light is turned, its guess is the user's
             light_notes = light_notes + env.advice
         start = self._stage("lighting", start)
@@ -787,15 +795,22 @@ class Relighter:
 
 
 def _validated_light(background_linear: np.ndarray | None, hdri: np.ndarray | None,
-                     max_megapixels: float) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The background photo and the panorama as RGB, checked; at least one is given."""
+                     max_megapixels: float
+                     ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(background RGB, its coverage (H, W) where it is partly transparent, else None,
+    panorama RGB), checked; at least one of background and panorama is given."""
     if background_linear is None and hdri is None:
         raise RelightError("bad_input", "give a background photo or an HDR panorama")
+    coverage = None
     if background_linear is not None:
         background_linear = validate_image(background_linear, "background", max_megapixels)
-        if background_linear.shape[2] == 4 and background_linear[..., 3].max() <= 0.0:
-            raise RelightError("bad_input", "background: fully transparent, nothing to light "
-                                            "or show; choose the new background's layer or file")
+        if background_linear.shape[2] == 4:
+            alpha = np.clip(background_linear[..., 3], 0.0, 1.0)
+            if alpha.max() <= 0.0:
+                raise RelightError("bad_input", "background: fully transparent, nothing to "
+                                   "light or show; choose the new background's layer or file")
+            if alpha.min() < 0.999:
+                coverage = alpha
         background_linear = background_linear[..., :3]
     if hdri is not None:
         hdri = validate_image(hdri, "panorama", max_megapixels)[..., :3]
@@ -803,10 +818,11 @@ def _validated_light(background_linear: np.ndarray | None, hdri: np.ndarray | No
             raise RelightError("bad_input", "panorama: must be equirectangular "
                                             f"(width = 2 × height), got {hdri.shape[1]}×"
                                             f"{hdri.shape[0]}")
-    return background_linear, hdri
+    return background_linear, coverage, hdri
 
 
-def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: float = 70.0):
+def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: float = 70.0,
+                    coverage: np.ndarray | None = None):
     """Scale an HDRI's environment to the exposure of the background photo.
 
     A panorama is in its own units; the photo was exposed for its scene. The panorama's view in
@@ -821,9 +837,14 @@ def _match_exposure(env, background: np.ndarray, rotate_deg: float, hfov_deg: fl
     height = max(8, round(width * bg_h / bg_w))
     view = render_view(pano, height, width, hfov_deg)
     photo = _resize(background, height, width)
+    # a partly transparent background is matched where it is visible
+    seen = (np.ones((height, width), bool) if coverage is None
+            else _resize(coverage, height, width) >= 0.5)
+    if not seen.any():
+        seen[:] = True
 
     def log_mean(rgb: np.ndarray) -> float:
-        return float(np.mean(np.log(np.maximum(rgb @ envmap.LUMINANCE, 0.0) + 1e-4)))
+        return float(np.mean(np.log(np.maximum(rgb[seen] @ envmap.LUMINANCE, 0.0) + 1e-4)))
 
     gain = math.exp(log_mean(photo) - log_mean(view))
     if not math.isfinite(gain) or gain <= 0:

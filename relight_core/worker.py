@@ -519,16 +519,14 @@ class Worker:
         key, relighter, cached = self._prepared(job, settings)
         report = self._progress(job)
         report("relight", 0.0, "relighting")
-        if background is not None:
-            # its alpha was checked on reading; the pipeline scales it to cover the portrait
-            background = background[..., :3]
+        # its alpha goes along: where the layer is transparent its colours are no scene
         layers = relighter.relight(background_linear=background, hdri=hdri, settings=settings,
                                    size=preview)
         if job.cancel.is_set():
             raise Cancelled()
         region = request.get("background_region")
         if region is not None and background is not None:
-            layers.composite = self._composite_over_region(layers, background, region)
+            layers.composite = self._composite_over_region(layers, background[..., :3], region)
         report("write", 0.0, "writing layers")
         files = self._write_layers(layers, wanted, fmt, job)
         report("write", 1.0, "done")

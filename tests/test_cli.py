@@ -96,6 +96,19 @@ def test_an_hdr_background_photo_is_estimated_not_refused(capsys, tmp_path, smal
     assert (out / "composite.tif").exists()
 
 
+def test_light_of_a_partly_transparent_background_comes_from_its_visible_part(capsys,
+                                                                               tmp_path):
+    import numpy as np
+
+    rgba = np.asarray(Image.open(BACKGROUND).convert("RGBA")).copy()
+    rgba[: rgba.shape[0] // 2] = 0  # the sky cut away: transparent, stored black
+    Image.fromarray(rgba).save(tmp_path / "cut.png")
+    assert cli.main(["light", str(tmp_path / "cut.png"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert any("transparent" in note for note in report["notes"])
+    assert report["dominant_light"]["direction"][1] > 0.3  # from above, not from the black
+
+
 def test_doctor_and_models_are_wired(capsys):
     code = cli.main(["doctor"])
     out = capsys.readouterr().out

@@ -572,6 +572,32 @@ def test_an_hdr_photo_is_estimated_as_a_metering_camera_would_record_it(units):
     assert any(note.startswith("HDR photo") for note in env.notes)
 
 
+def test_a_partly_transparent_background_is_lit_from_its_visible_part():
+    """A background layer whose sky is cut away (transparent, stored black): read as black the
+    scene's light came out 65× too dim and from below; with the layer's alpha as its coverage
+    the hidden part is continued from the visible one. (Its hidden sun stays unknown: no sky
+    in view tells it, so the light is a third of the whole photo's.)"""
+    world = sunny_world(_sun_at(150, 30))  # behind the camera: no sun in view
+    photo = photograph(world)[0]
+    coverage = np.ones(photo.shape[:2], np.float32)
+    coverage[: photo.shape[0] // 2] = 0.0
+    cut = photo * coverage[..., None]
+    opaque = lighting.estimate_environment(photo)
+    as_black = lighting.estimate_environment(cut)
+    covered = lighting.estimate_environment(cut, coverage=coverage)
+
+    def level(env):
+        return float(envmap.luminance(env.sh[0]))
+
+    assert level(as_black) < 0.05 * level(opaque)
+    assert envmap.dominant_direction(as_black.sh)[1] < -0.5  # from the black "sky" below
+    assert 0.25 * level(opaque) < level(covered) < 2.0 * level(opaque)
+    assert envmap.dominant_direction(covered.sh)[1] > 0.3  # from above, as the scene's
+    # fully covered, the coverage changes nothing
+    same = lighting.estimate_environment(photo, coverage=np.ones(photo.shape[:2], np.float32))
+    np.testing.assert_array_equal(same.sh, opaque.sh)
+
+
 def test_a_clipped_glow_takes_the_hue_of_its_fringe():
     """A dawn glow clipped white keeps its colour in the fringe where nothing clipped: the
     clipped area takes that hue (halfway back to white), a white window in grey walls stays

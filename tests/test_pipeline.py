@@ -247,3 +247,17 @@ def test_an_hdr_portrait_is_cut_out_and_relit_as_the_photo_it_was_made_from(prep
     # relit in the background's units: the person's reflectance does not depend on them
     relit_ratio = hdr_layers.relit[person].mean() / layers.relit[person].mean()
     assert 0.8 < relit_ratio < 1.25
+
+
+def test_a_partly_transparent_background_lights_from_what_it_shows(prepared, portrait):
+    """Its sky cut away (transparent, stored black): the person was relit nearly black, with
+    no word; now the light comes from the visible part, and a warning says so."""
+    _, layers, _ = prepared
+    background = io.read_image(BACKGROUND)[..., :3]
+    alpha = np.ones(background.shape[:2], np.float32)
+    alpha[: background.shape[0] // 2] = 0.0
+    rgba = np.dstack([background * alpha[..., None], alpha])
+    cut = Relighter(portrait, Settings(max_size=384)).relight(rgba)
+    assert any("transparent" in warning for warning in cut.warnings)
+    person = layers.alpha > 0.99
+    assert cut.relit[person].mean() > 0.3 * layers.relit[person].mean()
