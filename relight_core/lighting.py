@@ -361,7 +361,6 @@ def _prepare_photo(background: np.ndarray, coverage: np.ndarray | None = None) -
     if photo.ndim != 3 or photo.shape[2] < 3 or min(photo.shape[:2]) < 2:
         raise ValueError(f"a background must be an H×W×3 image, got shape {photo.shape}")
     photo = np.ascontiguousarray(photo[..., :3], dtype=np.float32)
-    photo = np.clip(np.nan_to_num(photo, nan=0.0, posinf=1.0, neginf=0.0), 0.0, None)
     cover = None
     if coverage is not None and float(np.min(coverage)) < 0.999:
         cover = np.clip(np.nan_to_num(np.asarray(coverage, np.float32)), 0.0, 1.0)
@@ -372,6 +371,7 @@ def _prepare_photo(background: np.ndarray, coverage: np.ndarray | None = None) -
         photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
         if cover is not None:
             cover = cv2.resize(cover, size, interpolation=cv2.INTER_AREA)
+    photo = np.clip(np.nan_to_num(photo, nan=0.0, posinf=1.0, neginf=0.0), 0.0, None)
     return photo if cover is None else _filled(photo, cover)
 
 
